@@ -1,0 +1,83 @@
+"""The error hierarchy: every failure pylinkjl reports is one of these.
+
+Each class has its own exit code so that scripts can tell "fix your input" from "install LLD" from
+"the link itself failed". Messages say what went wrong and, where we know, what to do about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PylinkjlError(Exception):
+    """Base class. ``str(err)`` is the full user-facing message."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+class InputError(PylinkjlError):
+    """A file given to pylinkjl is missing, unreadable, malformed or of the wrong kind."""
+
+    exit_code = 3
+
+    def __init__(self, path: str | Path | None, problem: str, *, offset: int | None = None,
+                 hint: str | None = None) -> None:
+        where = "" if path is None else f"{path}"
+        if offset is not None:
+            where += f" (at offset {offset:#x})"
+        super().__init__(f"{where}: {problem}" if where else problem, hint=hint)
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        self.offset = offset
+
+
+class TargetError(PylinkjlError):
+    """An unknown target, Julia version or option combination."""
+
+    exit_code = 2
+
+
+class LldNotFoundError(PylinkjlError):
+    """No usable LLD was found (or the one named explicitly is unusable)."""
+
+    exit_code = 4
+
+
+class LinkError(PylinkjlError):
+    """LLD ran and failed (or timed out, or was interrupted)."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, argv: list[str] | None = None, output: str = "",
+                 returncode: int | None = None, advice: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.argv = argv or []
+        self.output = output
+        self.returncode = returncode
+        self.advice = advice or []
+
+
+class MissingLibraryError(PylinkjlError):
+    """A real Julia tree lacks libraries that the link line names."""
+
+    exit_code = 6
+
+
+class VerificationError(PylinkjlError):
+    """A produced image failed one or more verification checks."""
+
+    exit_code = 7
+
+
+class Interrupted(PylinkjlError):
+    """The user pressed Ctrl-C; nothing was left behind."""
+
+    exit_code = 130
