@@ -1,0 +1,44 @@
+"""Command line: ``pylinkjl <command>``. Each command is one library call plus rendering.
+
+Commands live in their own modules and are imported only when invoked, so ``pylinkjl link`` never
+pays for what ``verify`` or ``inspect`` import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+# command name -> "module:attribute" of the click command
+COMMANDS = {
+    "link": "link:link_command",
+    "doctor": "doctor:doctor",
+    "demo": "demo:demo_command",
+    "relink": "relink:relink_command",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        module, attr = spec.split(":")
+        cmd: click.Command = getattr(importlib.import_module(f"pylinkjl.cli.{module}"), attr)
+        return cmd
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pylinkjl")
+def main() -> None:
+    """Link, verify and inspect Julia package images with LLD."""
+
+
+def run() -> Any:  # pragma: no cover - console entry point alias
+    return main(sys.argv[1:])

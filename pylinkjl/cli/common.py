@@ -1,0 +1,76 @@
+"""What every command shares: logging set-up, error rendering and exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+
+from ..errors import Interrupted, LinkError, PylinkjlError
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        prefix = "pylinkjl: " if record.levelno < logging.WARNING else f"pylinkjl: {record.levelname.lower()}: "
+        return "\n".join(prefix + line if i == 0 else "    " + line for i, line in enumerate(text.splitlines()))
+
+
+def setup_logging(verbosity: int) -> None:
+    """0: warnings only; 1: what pylinkjl found, decided and ran; 2+: debug detail."""
+    logger = logging.getLogger("pylinkjl")
+    logger.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG)
+    logger.propagate = False
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def fail(err: PylinkjlError, *, verbosity: int = 0, as_json: bool = False) -> NoReturn:
+    """Render a pylinkjl error the way a user needs it and exit with its code."""
+    if as_json:
+        payload: dict[str, Any] = {"ok": False, "error": type(err).__name__, "exit_code": err.exit_code,
+                                   "message": err.message, "hint": err.hint}
+        if isinstance(err, LinkError):
+            payload.update(argv=err.argv, lld_output=err.output, returncode=err.returncode, advice=err.advice)
+        emit_json(payload)
+        sys.exit(err.exit_code)
+    echo = lambda text="": click.echo(text, err=True)  # noqa: E731
+    echo(f"error: {err.message}")
+    if isinstance(err, LinkError):
+        from ..runner import condensed_command, quote_command
+
+        if err.argv:
+            echo("command" + (":" if verbosity else " (condensed; -v shows it whole):"))
+            echo("  " + (quote_command(err.argv) if verbosity else condensed_command(err.argv)))
+        if err.output.strip():
+            echo("LLD output:")
+            for line in err.output.rstrip().splitlines():
+                echo("  " + line)
+        for advice in err.advice:
+            echo(f"advice: {advice}")
+    if err.hint:
+        echo(f"hint: {err.hint}")
+    sys.exit(err.exit_code)
+
+
+@contextmanager
+def reporting(verbosity: int = 0, as_json: bool = False) -> Iterator[None]:
+    """Turn pylinkjl errors and Ctrl-C into messages and exit codes (no tracebacks)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        fail(Interrupted("interrupted"), verbosity=verbosity, as_json=as_json)
+    except PylinkjlError as err:
+        fail(err, verbosity=verbosity, as_json=as_json)
+
