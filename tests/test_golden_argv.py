@@ -1,0 +1,79 @@
+"""Golden command lines: every (Julia line x target), host-independent, against fake Julia trees and
+against generated stubs. The golden files are reviewed against reference/julia-linking.md §1.3-§1.5;
+regenerate them with ``PYLINKJL_REGEN_GOLDEN=1 pytest tests/test_golden_argv.py`` after a deliberate change
+and read the diff."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import pylinkjl.libraries
+from pylinkjl.plan import LinkRequest, plan_link
+from pylinkjl.profiles import line_names
+from pylinkjl.resources import data_dir
+from pylinkjl.target import ALL_TARGETS, Target
+
+from .fake_julia import make_fake_julia
+
+GOLDEN = Path(__file__).parent / "golden"
+ARCHIVES = Path(__file__).parent / "data" / "archives"
+VERSION_OF_LINE = {"1.9.0": "1.9.4", "1.10.0": "1.10.0", "1.10.1": "1.10.2", "1.10.4": "1.10.9", "1.11": "1.11.7",
+                   "1.12": "1.12.1", "1.13.0-rc1": "1.13.0-rc1", "release-1.13": "1.13.0", "master": "1.14.0-DEV"}
+
+
+def normalize(argv: tuple[str, ...], replacements: dict[str, str]) -> str:
+    text = "\n".join(argv)
+    for old, new in sorted(replacements.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(old, new)
+    return text + "\n"
+
+
+def check(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("PYLINKJL_REGEN_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.is_file(), f"missing golden file {path}; run with PYLINKJL_REGEN_GOLDEN=1 and review it"
+    assert text == path.read_text(), f"{name} differs from its golden file"
+
+
+def sample(target: Target) -> Path:
+    return ARCHIVES / f"1.11-{target.name}.a"
+
+
+@pytest.fixture
+def fake_loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The libc / dynamic loader Julia takes from its own process, made host-independent."""
+    monkeypatch.setattr(pylinkjl.libraries, "loaded_library",
+                        lambda kind, maps=None: Path("/lib/LOADED") / ("libc.so.6" if kind == "libc" else "ld.so.2"))
+
+
+@pytest.mark.parametrize("line", line_names())
+@pytest.mark.parametrize("target", ALL_TARGETS, ids=str)
+def test_golden_with_julia_tree(line: str, target: Target, tmp_path: Path, fake_loaded: None,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pylinkjl.plan._safe_host", lambda: target)  # Julia runs on its own OS
+    home = make_fake_julia(tmp_path / "julia", target, VERSION_OF_LINE[line])
+    request = LinkRequest(inputs=(sample(target),), output=tmp_path / "out" / f"AbCdE_FgHiJ.{target.dlext}",
+                          target=target, julia_version=line, julia_home=home, macos_version="13.3.1",
+                          macos_sdk="13.3", staging_token="STAGE")
+    plan = plan_link(request, environ={"PATH": os.environ.get("PATH", "")})
+    text = normalize(plan.argv[1:], {str(home): "<JULIA>", str(sample(target)): "<IN>",
+                                     str(tmp_path / "out"): "<OUT>", str(data_dir("stubs")): "<PYLINKJL_STUBS>"})
+    check(f"{line}/{target.name}.tree.txt", text)
+
+
+@pytest.mark.parametrize("line", line_names())
+@pytest.mark.parametrize("target", ALL_TARGETS, ids=str)
+def test_golden_with_stubs(line: str, target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYLINKJL_CACHE_DIR", str(tmp_path / "cache"))
+    request = LinkRequest(inputs=(sample(target),), output=tmp_path / "out" / f"AbCdE_FgHiJ.{target.dlext}",
+                          target=target, julia_version=line, staging_token="STAGE")
+    plan = plan_link(request, environ={"PATH": os.environ.get("PATH", "")})
+    assert plan.stub_dir is not None
+    text = normalize(plan.argv[1:], {str(plan.stub_dir): "<STUBS>", str(sample(target)): "<IN>",
+                                     str(tmp_path / "out"): "<OUT>", str(data_dir("stubs")): "<PYLINKJL_STUBS>"})
+    check(f"{line}/{target.name}.stubs.txt", text)
