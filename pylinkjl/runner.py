@@ -70,16 +70,15 @@ def _rsp_quote_windows(arg: str) -> str:
 def response_file_argv(plan: LinkPlan, rsp_path: Path) -> list[str]:
     """Write everything after ``lld -flavor X`` into ``rsp_path`` and return the short argv.
 
-    The ELF and Mach-O drivers take an explicit ``--rsp-quoting=posix``; LLD's MinGW driver has no such
-    option and reads response files with the host's convention (Windows quoting on Windows)."""
+    The ELF driver takes an explicit ``--rsp-quoting=posix``; ld64.lld always reads GNU (POSIX) quoting;
+    LLD's MinGW driver has no such option and uses the host's convention (Windows quoting on Windows)."""
     argv = list(plan.argv)
     head = 3 if len(argv) > 2 and argv[1] == "-flavor" else 1
     rest = argv[head:]
-    mingw = plan.target.os == "windows"
-    windows_quoting = mingw and sys.platform == "win32"
+    windows_quoting = plan.target.os == "windows" and sys.platform == "win32"
     quote = _rsp_quote_windows if windows_quoting else _rsp_quote_posix
     rsp_path.write_text("\n".join(quote(a) for a in rest) + "\n", encoding="utf-8")
-    quoting = [] if mingw else ["--rsp-quoting=posix"]
+    quoting = ["--rsp-quoting=posix"] if plan.target.os == "linux" else []
     return [*argv[:head], *quoting, f"@{rsp_path}"]
 
 

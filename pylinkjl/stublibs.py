@@ -304,6 +304,9 @@ def _build_into(libs: Sequence[StubLibrary], target: Target, lld_path: str, work
             (work / name).write_bytes(content)
         for argv in build_commands(lib, target, lld_path, work):
             _run_lld(argv, lib)
+            if not (work / lib.file_name).is_file():
+                raise LinkError(f"building the stub library {lib.file_name}: LLD reported success but wrote "
+                                "nothing", argv=list(argv))
         for name in inputs:
             if name != lib.file_name:
                 (work / name).unlink()

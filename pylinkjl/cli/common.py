@@ -73,4 +73,9 @@ def reporting(verbosity: int = 0, as_json: bool = False) -> Iterator[None]:
         fail(Interrupted("interrupted"), verbosity=verbosity, as_json=as_json)
     except PylinkjlError as err:
         fail(err, verbosity=verbosity, as_json=as_json)
+    except (OSError, ValueError, RuntimeError) as err:  # a bug or an environment problem we did not foresee
+        if verbosity >= 2:
+            raise
+        fail(PylinkjlError(f"internal error: {type(err).__name__}: {err}",
+                           hint="rerun with -vv for the traceback and report it"), as_json=as_json)
 
