@@ -32,7 +32,7 @@ def sample_archive(target: Target) -> Path:
 def run_demo(out_dir: Path, *, targets: tuple[Target, ...] = ALL_TARGETS, julia_version: str | None = None,
              lld: Path | None = None) -> list[DemoRow]:
     """Link the sample for each target into ``out_dir`` and describe the results."""
-    from .binfmt.lieffacade import open_image
+    from .binfmt.lieffacade import open_binary
 
     rows: list[DemoRow] = []
     for target in targets:
@@ -40,7 +40,7 @@ def run_demo(out_dir: Path, *, targets: tuple[Target, ...] = ALL_TARGETS, julia_
         started = time.perf_counter()
         link_image(sample_archive(target), out, target=target, julia_version=julia_version, lld=lld)
         seconds = time.perf_counter() - started
-        image = open_image(out)
-        exports = tuple(sorted(n for n in image.exported_names() if "jl_" in n))
-        rows.append(DemoRow(target, out, image.format, image.arch, out.stat().st_size, exports, seconds))
+        with open_binary(out) as image:
+            exports = tuple(sorted(n for n in image.exported_symbols() if "jl_" in n))
+            rows.append(DemoRow(target, out, image.format, image.arch, out.stat().st_size, exports, seconds))
     return rows
