@@ -12,11 +12,13 @@ malformed files raise :class:`~pylinkjl.errors.InputError` naming the file and t
 
 from __future__ import annotations
 
+import array
 import bisect
 import hashlib
 import logging
 import mmap
 import struct
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +90,13 @@ def _lief() -> Any:
     return lief
 
 
+def _text(value: Any) -> str:
+    """LIEF hands back bytes for names that are not valid UTF-8 (corrupt files): always give a str."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
 def _sniff(head: bytes) -> str | None:
     if head[:4] == b"\x7fELF":
         return "elf"
@@ -156,6 +165,21 @@ class BinaryView:
         if offset < 0 or n < 0 or start + n > len(self._data):
             raise self.fail(f"needs {n} bytes at file offset {offset:#x}, beyond the end of the file", offset)
         return bytes(self._data[start:start + n])
+
+    def file_view(self, offset: int, n: int) -> memoryview:
+        """A zero-copy view of ``n`` file bytes at ``offset`` (release it before :meth:`close`)."""
+        start = self._base + offset
+        if offset < 0 or n < 0 or start + n > len(self._data):
+            raise self.fail(f"needs {n} bytes at file offset {offset:#x}, beyond the end of the file", offset)
+        return memoryview(self._data)[start:start + n]
+
+    def vaddr_view(self, vaddr: int, n: int) -> memoryview:
+        """Zero-copy view of ``n`` bytes at ``vaddr`` when they are all file-backed, else a copy."""
+        off = self.file_offset(vaddr)
+        end = self.file_offset(vaddr + n - 1) if n else off
+        if off is not None and end is not None and end == off + n - 1:
+            return self.file_view(off - self._base, n)
+        return memoryview(self.read_bytes(vaddr, n))
 
     def _set_mappings(self, maps: list[_Mapping]) -> None:
         maps = sorted((m for m in maps if m.vsize > 0), key=lambda m: m.vaddr)
@@ -277,12 +301,16 @@ class BinaryView:
     def export_count(self) -> int:
         return len(self.exported_symbols())
 
+    def undefined_imports(self) -> dict[str, bool]:
+        """Imports name -> is data (ELF only; other formats answer {})."""
+        return {}
+
     # -- file layout (for reporting which bytes differ) --------------------------------------------
     def file_regions(self) -> list[tuple[int, int, str]]:
         """(file offset, size, name) of the named parts of the file, sorted by offset."""
         if "regions" not in self._cache:
             self._cache["regions"] = sorted((o, n, name) for o, n, name in self._regions() if n > 0)
-        return self._cache["regions"]  # type: ignore[no-any-return]
+        return self._cache["regions"]
 
     def _regions(self) -> list[tuple[int, int, str]]:
         return []
@@ -345,7 +373,7 @@ class _ElfView(BinaryView):
         has_interp = bool(b.has_interpreter)
         ftype = str(hdr.file_type).rsplit(".", 1)[-1]
         self.kind = {"DYN": "executable" if has_interp else "shared", "EXEC": "executable",
-                     "REL": "object"}.get(ftype, "other")  # type: ignore[assignment]
+                     "REL": "object"}.get(ftype, "other")
         maps, relro = [], []
         for seg in b.segments:
             t = str(seg.type).rsplit(".", 1)[-1]
@@ -359,10 +387,10 @@ class _ElfView(BinaryView):
         for s in b.sections:
             flags = int(s.flags)
             stype = int(s.type.value) if hasattr(s.type, "value") else int(s.type)
-            self._raw_sections.append((s.name, stype, flags, s.link, s.file_offset, s.size, s.entry_size))
+            self._raw_sections.append((_text(s.name), stype, flags, s.link, s.file_offset, s.size, s.entry_size))
             if flags & _SHF_ALLOC and s.size:
                 in_relro = any(lo <= s.virtual_address and s.virtual_address + s.size <= hi for lo, hi in relro)
-                secs.append(Section(s.name, s.virtual_address, s.size, bool(flags & _SHF_EXECINSTR),
+                secs.append(Section(_text(s.name), s.virtual_address, s.size, bool(flags & _SHF_EXECINSTR),
                                     bool(flags & _SHF_WRITE) and not in_relro))
         self._set_sections(secs)
         self._dyn: list[tuple[int, int]] = []
@@ -371,13 +399,17 @@ class _ElfView(BinaryView):
             tag = int(e.tag.value) if hasattr(e.tag, "value") else int(e.tag)
             self._dyn.append((tag, int(e.value)))
             if tag == _DT["NEEDED"]:
-                needed.append(e.name)
+                needed.append(_text(e.name))
             elif tag == _DT["SONAME"]:
-                self.install_name = e.name
+                self.install_name = _text(e.name)
         self.needed_libraries = tuple(needed)
         self.has_textrel = any(t == _DT["TEXTREL"] for t, _ in self._dyn) or any(
             t == _DT["FLAGS"] and v & _DF_TEXTREL for t, v in self._dyn)
         self.entry_point = int(b.entrypoint) or None
+        self._header_tables = (int(hdr.program_header_offset), int(hdr.numberof_segments),
+                               int(hdr.section_header_offset), int(hdr.numberof_sections))
+        # everything later reads the file map: let LIEF's copy of the file go (it is as big as the file)
+        self._bin = None
 
     def _regions(self) -> list[tuple[int, int, str]]:
         ehsize = 64 if self.is64 else 52
@@ -385,10 +417,9 @@ class _ElfView(BinaryView):
         for name, stype, _flags, _link, off, size, _ent in self._raw_sections:
             if stype != 8 and name:  # not NOBITS
                 out.append((off, size, name))
-        phoff = int(self._bin.header.program_header_offset)
-        out.append((phoff, int(self._bin.header.numberof_segments) * (56 if self.is64 else 32), "program headers"))
-        shoff = int(self._bin.header.section_header_offset)
-        out.append((shoff, int(self._bin.header.numberof_sections) * (64 if self.is64 else 40), "section headers"))
+        phoff, nph, shoff, nsh = self._header_tables
+        out.append((phoff, nph * (56 if self.is64 else 32), "program headers"))
+        out.append((shoff, nsh * (64 if self.is64 else 40), "section headers"))
         return out
 
     def _u16_at(self, off: int) -> int:
@@ -401,29 +432,50 @@ class _ElfView(BinaryView):
         return None
 
     # symbol tables: columns read in bulk -----------------------------------------------------------
+    def _symtab_loc(self, which: str) -> tuple[int, int, int, int] | None:
+        """(offset, size, string table offset, string table size) of ``.dynsym`` or ``.symtab``."""
+        key = f"loc:{which}"
+        if key not in self._cache:
+            want = 11 if which == "dynsym" else 2
+            out = None
+            for name, stype, _flags, link, off, size, _ent in self._raw_sections:
+                if stype != want:
+                    continue
+                if not 0 <= link < len(self._raw_sections):
+                    raise self.fail(f"{name} links to section {link}, which does not exist")
+                _, _, _, _, str_off, str_size, _ = self._raw_sections[link]
+                esz = 24 if self.is64 else 16
+                size -= size % esz
+                for o, n, what in ((off, size, name), (str_off, str_size, "its string table")):
+                    if o < 0 or n < 0 or o + n > self.file_size:
+                        raise self.fail(f"{what} ({n} bytes at {o:#x}) runs past the end of the file", o)
+                out = (off, size, str_off, str_size)
+                break
+            self._cache[key] = out
+        return self._cache[key]
+
+    def _symtab_raw(self, which: str) -> tuple[bytes, bytes] | None:
+        loc = self._symtab_loc(which)
+        if loc is None:
+            return None
+        off, size, str_off, str_size = loc
+        return self.file_bytes(off, size), self.file_bytes(str_off, str_size)
+
     def _symtab(self, which: str) -> tuple[list[int], list[int], list[int], list[int], bytes] | None:
-        """(st_name, st_value, st_size, info|other<<8|shndx<<16, strtab) of ``.dynsym`` or ``.symtab``."""
+        """Columns (st_name, st_value, st_size, info|other<<8|shndx<<16, strtab) of a symbol table."""
         key = f"symtab:{which}"
         if key in self._cache:
-            return self._cache[key]  # type: ignore[no-any-return]
-        want = 11 if which == "dynsym" else 2
+            return self._cache[key]
+        tab = self._symtab_raw(which)
         out = None
-        for name, stype, _flags, link, off, size, _ent in self._raw_sections:
-            if stype != want:
-                continue
-            if not 0 <= link < len(self._raw_sections):
-                raise self.fail(f"{name} links to section {link}, which does not exist")
-            _, _, _, _, str_off, str_size, _ = self._raw_sections[link]
-            esz = 24 if self.is64 else 16
-            raw = self.file_bytes(off, size - size % esz)
-            strtab = self.file_bytes(str_off, str_size)
+        if tab is not None:
+            raw, strtab = tab
             w = memoryview(raw).cast("I")
             if self.is64:
                 q = memoryview(raw).cast("Q")
                 out = (w[0::6].tolist(), q[1::3].tolist(), q[2::3].tolist(), w[1::6].tolist(), strtab)
             else:
                 out = (w[0::4].tolist(), w[1::4].tolist(), w[2::4].tolist(), w[3::4].tolist(), strtab)
-            break
         self._cache[key] = out
         return out
 
@@ -433,27 +485,32 @@ class _ElfView(BinaryView):
         return strtab[off:end if end >= 0 else len(strtab)].decode("utf-8", errors="replace")
 
     def _find(self, which: str, name: str, *, exported_only: bool) -> tuple[int, int] | None:
-        tab = self._symtab(which)
-        if tab is None:
+        """(value, size) of the first fitting entry called ``name``: the name is found in the string
+        table, then its offset among the entries' st_name fields, both searched in the file map
+        (no copies, no columns: this is what keeps a 450k-symbol table cheap)."""
+        loc = self._symtab_loc(which)
+        if loc is None:
             return None
-        names, values, sizes, packed, strtab = tab
+        off, size, str_off, str_size = (x + self._base if i in (0, 2) else x for i, x in enumerate(loc))
+        data = self._data
+        esz = 24 if self.is64 else 16
+        entry = struct.Struct("<IBBHQQ" if self.is64 else "<IIIBBH")
         needle = name.encode() + b"\0"
-        pos = strtab.find(needle)
+        pos = data.find(needle, str_off, str_off + str_size)
         while pos >= 0:
-            start = 0
-            while True:
-                try:
-                    i = names.index(pos, start)
-                except ValueError:
-                    break
-                p = packed[i]
-                shndx, bind, vis = p >> 16, (p & 0xFF) >> 4, (p >> 8) & 3
-                defined = shndx != 0
-                ok = defined and (not exported_only or (bind in (1, 2, 10) and vis in (0, 3)))
-                if ok:
-                    return values[i], sizes[i]
-                start = i + 1
-            pos = strtab.find(needle, pos + 1)
+            key = struct.pack("<I", pos - str_off)
+            at = data.find(key, off, off + size)
+            while at >= 0:
+                if (at - off) % esz == 0:
+                    if self.is64:
+                        _n, info, other, shndx, value, sz = entry.unpack_from(data, at)
+                    else:
+                        _n, value, sz, info, other, shndx = entry.unpack_from(data, at)
+                    bind, vis = info >> 4, other & 3
+                    if shndx != 0 and (not exported_only or (bind in (1, 2, 10) and vis in (0, 3))):
+                        return value, sz
+                at = data.find(key, at + 1, off + size)
+            pos = data.find(needle, pos + 1, str_off + str_size)
         return None
 
     def export_address(self, name: str) -> int | None:
@@ -478,7 +535,7 @@ class _ElfView(BinaryView):
                     if p >> 16 and ((p & 0xFF) >> 4) in (1, 2, 10) and ((p >> 8) & 3) in (0, 3):
                         out.add(self._name_at(strtab, nm))
             self._cache["exports"] = frozenset(out)
-        return self._cache["exports"]  # type: ignore[no-any-return]
+        return self._cache["exports"]
 
     def undefined_imports(self) -> dict[str, bool]:
         """Undefined dynamic symbols the image needs from other libraries (weak ones left out),
@@ -517,7 +574,7 @@ class _ElfView(BinaryView):
                 if tab is not None:
                     vals.update(v for v, p in zip(tab[1], tab[3]) if p >> 16 and (p & 0xF) != 4)  # not STT_FILE
             self._cache["addrs"] = sorted(vals)
-        return self._cache["addrs"]  # type: ignore[no-any-return]
+        return self._cache["addrs"]
 
     # dynamic relocations -------------------------------------------------------------------------
     def _relocations(self) -> dict[int, int | None]:
@@ -525,6 +582,8 @@ class _ElfView(BinaryView):
         if self._relocs is not None:
             return self._relocs
         rel: dict[int, int | None] = {}
+        self._fast_offs: array.array[int] = array.array("Q")
+        self._fast_vals: array.array[int] = array.array("q")
         kinds = _ELF_RELOC_TYPES.get(self.machine)
         self._reloc_types: dict[int, int] = {}
         for tab, sz, count_tag, has_addend in ((_DT["RELA"], _DT["RELASZ"], _DT["RELACOUNT"], True),
@@ -535,8 +594,11 @@ class _ElfView(BinaryView):
             esz = (24 if has_addend else 16) if self.is64 else (12 if has_addend else 8)
             if size > (1 << 31):
                 raise self.fail(f"dynamic relocation table size {size} is implausible")
-            raw = self.read_bytes(addr, size - size % esz)
-            self._collect_relocs(raw, has_addend, kinds, self._dyn_value(count_tag) or 0, rel)
+            raw = self.vaddr_view(addr, size - size % esz)
+            try:
+                self._collect_relocs(raw, has_addend, kinds, self._dyn_value(count_tag) or 0, rel)
+            finally:
+                raw.release()
         relr, relrsz = self._dyn_value(_DT["RELR"]), self._dyn_value(_DT["RELRSZ"])
         if relr is not None and relrsz:
             for a in self._relr_addresses(self.read_bytes(relr, relrsz - relrsz % self.pointer_size)):
@@ -544,7 +606,7 @@ class _ElfView(BinaryView):
         self._relocs = rel
         return rel
 
-    def _collect_relocs(self, raw: bytes, has_addend: bool, kinds: tuple[int, int, int] | None, nrel: int,
+    def _collect_relocs(self, raw: memoryview, has_addend: bool, kinds: tuple[int, int, int] | None, nrel: int,
                         rel: dict[int, int | None]) -> None:
         relative, absolute, globdat = kinds or (-1, -1, -1)
         mv = memoryview(raw)
@@ -553,24 +615,37 @@ class _ElfView(BinaryView):
             step = 3 if has_addend else 2
             offs, infos = w[0::step], w[1::step]
             adds = sw[2::step] if has_addend else None
-            types = [i & 0xFFFFFFFF for i in infos.tolist()]
-            syms = [i >> 32 for i in infos.tolist()]
+            info_list = infos[nrel if 0 < nrel <= len(infos) else 0:].tolist()
+            skip = len(infos) - len(info_list)
+            types = [relative] * skip + [i & 0xFFFFFFFF for i in info_list]
+            syms = [0] * skip + [i >> 32 for i in info_list]
         else:
             w, sw = mv.cast("I"), mv.cast("i")
             step = 3 if has_addend else 2
             offs, infos = w[0::step], w[1::step]
             adds = sw[2::step] if has_addend else None
-            types = [i & 0xFF for i in infos.tolist()]
-            syms = [i >> 8 for i in infos.tolist()]
-        off_list = offs.tolist()
-        # fast path: the leading DT_RELACOUNT entries are RELATIVE (LLD sorts them first)
-        n_fast = nrel if 0 < nrel <= len(off_list) and all(t == relative for t in types[:1]) else 0
+            info_list = infos[nrel if 0 < nrel <= len(infos) else 0:].tolist()
+            skip = len(infos) - len(info_list)
+            types = [relative] * skip + [i & 0xFF for i in info_list]
+            syms = [0] * skip + [i >> 8 for i in info_list]
+        count = len(offs)
+        # fast path: the leading DT_RELACOUNT entries are RELATIVE, sorted by address (LLD, -z combreloc);
+        # keep them as two compact arrays that read_pointers slices, rather than a dict of 40-byte ints
+        mask, shift = (0xFFFFFFFF, 32) if self.is64 else (0xFF, 8)
+        n_fast = nrel if 0 < nrel <= count and infos[0] & mask == relative and infos[nrel - 1] & mask == relative \
+            else 0
+        if n_fast != skip:  # DT_RELACOUNT does not describe the table: classify every entry
+            info_all = infos.tolist()
+            types, syms = [i & mask for i in info_all], [i >> shift for i in info_all]
+        word = "Q" if self.is64 else "I"
         if n_fast and has_addend and adds is not None:
-            rel.update(zip(off_list[:n_fast], adds[:n_fast].tolist()))
+            self._fast_offs = array.array(word, offs[:n_fast].tobytes())
+            self._fast_vals = array.array(word.lower(), adds[:n_fast].tobytes())
         elif n_fast:
-            for a in off_list[:n_fast]:
+            for a in offs[:n_fast].tolist():
                 rel[a] = self._inplace(a)
-        add_list = adds.tolist() if adds is not None else None
+        off_list = [0] * n_fast + offs[n_fast:].tolist()
+        add_list = [0] * n_fast + adds[n_fast:].tolist() if adds is not None else None
         dsym = None
         for i in range(n_fast, len(off_list)):
             t, a = types[i], off_list[i]
@@ -589,6 +664,17 @@ class _ElfView(BinaryView):
                 rel[a] = target
             else:
                 rel[a] = None
+
+    def read_pointers(self, vaddr: int, count: int) -> list[int | None]:
+        if self.kind != "object" and 0 < count <= (1 << 28):
+            self._relocations()
+            offs, size = self._fast_offs, self.pointer_size
+            i = bisect.bisect_left(offs, vaddr)
+            last = vaddr + (count - 1) * size
+            if i + count <= len(offs) and offs[i] == vaddr and offs[i + count - 1] == last and \
+                    offs[i:i + count] == array.array(offs.typecode, range(vaddr, last + 1, size)):
+                return self._fast_vals[i:i + count].tolist()  # type: ignore[return-value]
+        return super().read_pointers(vaddr, count)
 
     def _inplace(self, a: int) -> int:
         raw = self.read_bytes(a, self.pointer_size)
@@ -614,6 +700,17 @@ class _ElfView(BinaryView):
         size = self.pointer_size
         if self.kind == "object":
             return list(raw)
+        offs, n = self._fast_offs, len(raw)
+        if offs and n:
+            i = bisect.bisect_left(offs, vaddr)
+            last = vaddr + (n - 1) * size
+            if i + n <= len(offs) and offs[i] == vaddr and offs[i + n - 1] == last and \
+                    offs[i:i + n] == array.array(offs.typecode, range(vaddr, last + 1, size)):
+                # exactly one RELATIVE relocation per slot of this table, in order
+                return self._fast_vals[i:i + n].tolist()  # type: ignore[return-value]
+            if "fastdict" not in self._cache:  # unsorted or partial: look slots up one by one
+                self._cache["fastdict"] = dict(zip(offs, self._fast_vals))
+                rel.update((k, v) for k, v in self._cache["fastdict"].items() if k not in rel)
         # a non-zero word without a dynamic relocation is never right in a position-independent image
         missing = _MISSING
         out = [rel.get(vaddr + i * size, missing) for i in range(len(raw))]
@@ -621,6 +718,9 @@ class _ElfView(BinaryView):
 
     def relocation_problem(self, vaddr: int) -> str | None:
         rel = self._relocations()
+        i = bisect.bisect_left(self._fast_offs, vaddr)
+        if (i < len(self._fast_offs) and self._fast_offs[i] == vaddr) or vaddr in self._cache.get("fastdict", {}):
+            return None
         if vaddr in rel:
             if rel[vaddr] is None:
                 return f"the slot at {vaddr:#x} is bound to an undefined symbol (relocation type {self._reloc_types.get(vaddr)})"
@@ -677,18 +777,18 @@ class _MachOView(BinaryView):
         self._segments: dict[str, tuple[int, int]] = {}
         for seg in b.segments:
             maps.append(_Mapping(seg.virtual_address, seg.virtual_size, seg.file_offset, seg.file_size))
-            self._segments[seg.name] = (seg.virtual_address, seg.virtual_size)
+            self._segments[_text(seg.name)] = (seg.virtual_address, seg.virtual_size)
             prot = int(seg.init_protection)
-            ro = bool(int(seg.flags) & _SG_READ_ONLY) or seg.name in ("__DATA_CONST", "__AUTH_CONST", "__TEXT")
+            ro = bool(int(seg.flags) & _SG_READ_ONLY) or _text(seg.name) in ("__DATA_CONST", "__AUTH_CONST", "__TEXT")
             for s in seg.sections:
                 if not s.size:
                     continue
                 sflags = int(s.flags)
                 code = bool(sflags & (_S_ATTR_PURE_INSTRUCTIONS | _S_ATTR_SOME_INSTRUCTIONS))
                 exe = code and (bool(prot & 4) or self.kind == "object")
-                secs.append(Section(s.name, s.virtual_address, s.size, exe,
-                                    bool(prot & 2) and not ro if self.kind != "object" else s.name != "__text",
-                                    seg.name))
+                secs.append(Section(_text(s.name), s.virtual_address, s.size, exe,
+                                    bool(prot & 2) and not ro if self.kind != "object" else _text(s.name) != "__text",
+                                    _text(seg.name)))
         self._set_mappings(maps)
         self._set_sections(secs)
         self.image_base = self._segments.get("__TEXT", (0, 0))[0]
@@ -696,9 +796,9 @@ class _MachOView(BinaryView):
         for cmd in b.commands:
             t = str(cmd.command).rsplit(".", 1)[-1]
             if t in ("LOAD_DYLIB", "LOAD_WEAK_DYLIB", "REEXPORT_DYLIB", "LAZY_LOAD_DYLIB", "LOAD_UPWARD_DYLIB"):
-                needed.append(cmd.name)
+                needed.append(_text(cmd.name))
             elif t == "ID_DYLIB":
-                self.install_name = cmd.name
+                self.install_name = _text(cmd.name)
         self.needed_libraries = tuple(needed)
         if b.has_build_version:
             bv = b.build_version
@@ -727,10 +827,10 @@ class _MachOView(BinaryView):
         out = [(0, 32 if self.is64 else 28, "Mach-O header"),
                (32 if self.is64 else 28, int(b.header.sizeof_cmds), "load commands")]
         for seg in b.segments:
-            out.append((seg.file_offset, seg.file_size, seg.name))
+            out.append((seg.file_offset, seg.file_size, _text(seg.name)))
             for sec in seg.sections:
                 if sec.offset:
-                    out.append((sec.offset, sec.size, f"{seg.name},{sec.name}"))
+                    out.append((sec.offset, sec.size, f"{_text(seg.name)},{_text(sec.name)}"))
         if b.has_symbol_command:
             sc = b.symbol_command
             out.append((sc.symbol_offset, sc.numberof_symbols * (16 if self.is64 else 12), "symbol table"))
@@ -750,7 +850,7 @@ class _MachOView(BinaryView):
     # symbols: nlist in bulk, exports through the trie ----------------------------------------------
     def _nlist(self) -> tuple[list[int], list[int], list[int], bytes] | None:
         if "nlist" in self._cache:
-            return self._cache["nlist"]  # type: ignore[no-any-return]
+            return self._cache["nlist"]
         out = None
         b = self._bin
         if b.has_symbol_command:
@@ -781,7 +881,7 @@ class _MachOView(BinaryView):
                 off, size = b.dyld_info.export_info
                 data = self.file_bytes(off, size) if size else b""
             self._cache["trie"] = data
-        return self._cache["trie"]  # type: ignore[no-any-return]
+        return self._cache["trie"]
 
     def export_address(self, name: str) -> int | None:
         trie = self._export_trie()
@@ -821,7 +921,7 @@ class _MachOView(BinaryView):
 
     def exported_symbols(self) -> frozenset[str]:
         if "exports" in self._cache:
-            return self._cache["exports"]  # type: ignore[no-any-return]
+            return self._cache["exports"]
         trie = self._export_trie()
         out: set[str] = set()
         if trie:
@@ -832,7 +932,7 @@ class _MachOView(BinaryView):
             except (ValueError, IndexError) as err:
                 raise self.fail(f"malformed export trie: {err}") from None
         self._cache["exports"] = frozenset(out)
-        return self._cache["exports"]  # type: ignore[no-any-return]
+        return self._cache["exports"]
 
     def symbol_address(self, name: str) -> int | None:
         tab = self._nlist()
@@ -861,7 +961,7 @@ class _MachOView(BinaryView):
             if tab is not None:
                 vals.update(v for v, p in zip(tab[2], tab[1]) if (p & 0xFF) & 0xE0 == 0 and (p & 0x0E) == 0x0E)
             self._cache["addrs"] = sorted(vals)
-        return self._cache["addrs"]  # type: ignore[no-any-return]
+        return self._cache["addrs"]
 
     # pointers: rebased in place (classic) or chained fixups ------------------------------------------
     def _binds(self) -> dict[int, str]:
@@ -870,9 +970,9 @@ class _MachOView(BinaryView):
             b = self._bin
             if not self._chained and b.has_dyld_info:
                 for bi in b.dyld_info.bindings:
-                    out[int(bi.address)] = bi.symbol.name if bi.has_symbol else "?"
+                    out[int(bi.address)] = _text(bi.symbol.name) if bi.has_symbol else "?"
             self._cache["binds"] = out
-        return self._cache["binds"]  # type: ignore[no-any-return]
+        return self._cache["binds"]
 
     def _format_at(self, vaddr: int) -> int | None:
         for lo, hi, fmt in self._ptr_formats:
@@ -917,7 +1017,7 @@ class _MachOView(BinaryView):
     @property
     def code_signature(self) -> CodeSignature | None:
         if "codesig" in self._cache:
-            return self._cache["codesig"]  # type: ignore[no-any-return]
+            return self._cache["codesig"]
         b = self._bin
         out = None
         if b.has_code_signature:
@@ -1026,13 +1126,13 @@ class _PeView(BinaryView):
             c = int(s.characteristics)
             vsize = s.virtual_size or s.sizeof_raw_data
             maps.append(_Mapping(s.virtual_address, vsize, s.pointerto_raw_data, min(s.sizeof_raw_data, vsize)))
-            self._pe_sections.append((s.name, s.virtual_address))
+            self._pe_sections.append((_text(s.name), s.virtual_address))
             if vsize:
-                secs.append(Section(s.name, s.virtual_address, vsize, bool(c & _IMAGE_SCN_MEM_EXECUTE),
+                secs.append(Section(_text(s.name), s.virtual_address, vsize, bool(c & _IMAGE_SCN_MEM_EXECUTE),
                                     bool(c & _IMAGE_SCN_MEM_WRITE)))
         self._set_mappings(maps)
         self._set_sections(secs)
-        self.needed_libraries = tuple(imp.name for imp in b.imports)
+        self.needed_libraries = tuple(_text(imp.name) for imp in b.imports)
         self.entry_point = int(b.optional_header.addressof_entrypoint) or None
         self.has_textrel = False
 
@@ -1042,7 +1142,7 @@ class _PeView(BinaryView):
                (int(b.dos_header.addressof_new_exeheader), int(b.optional_header.sizeof_headers)
                 - int(b.dos_header.addressof_new_exeheader), "PE headers")]
         for sec in b.sections:
-            out.append((sec.pointerto_raw_data, sec.sizeof_raw_data, sec.name))
+            out.append((sec.pointerto_raw_data, sec.sizeof_raw_data, _text(sec.name)))
         ptr = int(b.header.pointerto_symbol_table)
         if ptr:
             out.append((ptr, self.file_size - ptr, "COFF symbol table"))
@@ -1055,10 +1155,10 @@ class _PeView(BinaryView):
             if b.has_exports:
                 for e in b.get_export().entries:
                     if e.name and not e.is_extern:
-                        out[e.name] = int(e.address)
+                        out[_text(e.name)] = int(e.address)
             self._cache["exports"] = out
             self._cache["nexports"] = len(b.get_export().entries) if b.has_exports else 0
-        return self._cache["exports"]  # type: ignore[no-any-return]
+        return self._cache["exports"]
 
     def exported_symbols(self) -> frozenset[str]:
         return frozenset(self._exports())
@@ -1080,12 +1180,12 @@ class _PeView(BinaryView):
                 idx = s.section_idx
                 if idx <= 0 or idx > len(self._pe_sections):
                     continue
-                name = s.name
+                name = _text(s.name)
                 if strip and name.startswith(strip):
                     name = name[1:]
                 out.setdefault(name, self._pe_sections[idx - 1][1] + int(s.value))
             self._cache["coff"] = out
-        return self._cache["coff"]  # type: ignore[no-any-return]
+        return self._cache["coff"]
 
     def symbol_address(self, name: str) -> int | None:
         hit = self._coff_symbols().get(name)
@@ -1104,7 +1204,7 @@ class _PeView(BinaryView):
             out: set[int] = set()
             b = self._bin
             d = b.data_directory(lief_dir("BASE_RELOCATION_TABLE"))
-            rva, size = int(d.RVA), int(d.size)
+            rva, size = int(d.rva), int(d.size)
             if rva and size:
                 raw = self.read_bytes(rva, size)
                 pos = 0
@@ -1116,7 +1216,7 @@ class _PeView(BinaryView):
                     out.update(page + (e & 0xFFF) for e in entries if e >> 12)
                     pos += bsize
             self._cache["baserel"] = frozenset(out)
-        return self._cache["baserel"]  # type: ignore[no-any-return]
+        return self._cache["baserel"]
 
     def relocation_problem(self, vaddr: int) -> str | None:
         raw = int.from_bytes(self.read_bytes(vaddr, self.pointer_size), "little")
@@ -1281,7 +1381,9 @@ def open_binary(path: str | Path, *, arch: str | None = None) -> BinaryView:
     cls = {"elf": _ElfView, "macho": _MachOView, "coff": _PeView}[fmt]
     view = cls(p, data, binary, fmt, base)
     try:
-        view.setup()  # type: ignore[attr-defined]
+        with warnings.catch_warnings():  # LIEF warns about unknown enum values in corrupt headers
+            warnings.simplefilter("ignore", RuntimeWarning)
+            view.setup()  # type: ignore[attr-defined]
         view.check_extents()
     except InputError:
         view.close()
@@ -1397,7 +1499,7 @@ def _coff_object_functions(lief: Any, data: bytes, source: str) -> frozenset[str
         if 0 < idx <= len(execs) and execs[idx - 1] and not s.is_file_record and s.storage_class in (
                 lief.COFF.Symbol.STORAGE_CLASS.EXTERNAL, lief.COFF.Symbol.STORAGE_CLASS.STATIC) \
                 and (s.is_function or s.storage_class == lief.COFF.Symbol.STORAGE_CLASS.EXTERNAL
-                     or "." in s.name):
-            name = s.name
+                     or "." in _text(s.name)):
+            name = _text(s.name)
             out.add(name[1:] if strip and name.startswith(strip) else name)
     return frozenset(out)

@@ -18,6 +18,7 @@ COMMANDS = {
     "doctor": "doctor:doctor",
     "demo": "demo:demo_command",
     "relink": "relink:relink_command",
+    "verify": "verify:verify_command",
 }
 
 

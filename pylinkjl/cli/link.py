@@ -118,7 +118,7 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
             from ..verify import verify_image
 
             report = verify_image(result.output, object=inputs[0], target=plan.target, julia_version=plan.line)
-            payload["verify"] = report.to_json()
+            payload["verify"] = report.to_dict()
         if as_json:
             emit_json(payload)
         else:

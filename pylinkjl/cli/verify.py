@@ -1,0 +1,100 @@
+"""``pylinkjl verify``: check a linked package image against what Julia's loader needs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .common import emit_json, reporting, setup_logging
+
+if TYPE_CHECKING:
+    from ..verify import CheckResult, Report
+
+log = logging.getLogger("pylinkjl.cli")
+
+_MARK = {"passed": "ok  ", "failed": "FAIL", "not_applicable": "n/a "}
+
+
+def render_report(report: Report, *, verbose: int = 0) -> None:
+    """Print a report the way a person reads it: one line per check, failures with their numbers."""
+    img = report.image
+    click.echo(f"{report.path}: {img.get('line_name', '?')} image, {img.get('format', '?')} {img.get('arch', '?')}"
+               f", {len(img.get('targets') or [])} target(s), {img.get('nshards', 0)} shard(s), "
+               f"{img.get('nfuncs', 0)} functions")
+    for c in report.checks:
+        click.echo(f"  {_MARK[c.status]} {c.name}: {c.reason}")
+        if c.numbers and (verbose or c.failed):
+            import json
+
+            click.echo(f"       {json.dumps(c.numbers, default=str)[:2000]}")
+    n = len(report.failed)
+    click.echo("verification passed" if n == 0 else f"verification FAILED: {n} check(s) failed "
+               f"({', '.join(c.name for c in report.failed)})")
+
+
+@click.command("verify")
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--object", "obj", type=click.Path(path_type=Path), help="The archive/object that went in: also "
+              "compare exports and clone counts with it.")
+@click.option("--target", "target_name", metavar="TARGET", help="Expected target (default: inferred from the image).")
+@click.option("--julia-version", metavar="VERSION", help="Expected Julia version or line (default: inferred).")
+@click.option("--load", "load", is_flag=True, help="Also dlopen the image (host ELF only) in a child process.")
+@click.option("--runtime", type=click.Path(path_type=Path, file_okay=False), help="Directory with the runtime "
+              "libraries for --load (default: generated stubs).")
+@click.option("--reproducible", is_flag=True, help="Link --object twice and check the outputs are identical.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@click.option("-v", "--verbose", count=True, help="Show the numbers behind every check; -vv: debug log.")
+def verify_command(image: Path, obj: Path | None, target_name: str | None, julia_version: str | None, load: bool,
+                   runtime: Path | None, reproducible: bool, as_json: bool, verbose: int) -> None:
+    """Verify the package image IMAGE: format, exports, multi-versioning tables, platform rules.
+
+    Exit code 0 when every check passes, 7 when one fails, 3 when IMAGE cannot be read."""
+    setup_logging(verbose - 1 if verbose else 0)
+    with reporting(verbose, as_json):
+        from ..errors import TargetError, VerificationError
+        from ..target import parse_target
+        from ..verify import verify_image
+
+        if reproducible and obj is None:
+            raise TargetError("--reproducible needs --object (the input to link twice)")
+        if runtime is not None and not load:
+            raise TargetError("--runtime only makes sense with --load")
+        target = parse_target(target_name) if target_name else None
+        report = verify_image(image, object=obj, target=target, julia_version=julia_version)
+        if load:
+            from ..loadcheck import check_load
+
+            report.add(check_load(image, runtime=runtime))
+        if reproducible:
+            assert obj is not None
+            report.add(_reproducible_check(obj, image.name, target_name, julia_version))
+        if as_json:
+            emit_json(report.to_dict())
+            if not report.ok:  # the report is the whole answer: no second JSON document for the error
+                sys.exit(VerificationError.exit_code)
+            return
+        render_report(report, verbose=verbose)
+        if not report.ok:
+            raise VerificationError(f"{image}: {len(report.failed)} check(s) failed: "
+                                    f"{', '.join(c.name for c in report.failed)}")
+
+
+def _reproducible_check(obj: Path, name: str, target: str | None, julia_version: str | None) -> CheckResult:
+    from ..linking import link_image
+    from ..repro import check_reproducible
+    from ..verify import CheckResult
+
+    with tempfile.TemporaryDirectory(prefix="pylinkjl-repro-") as work:
+        def link(out: Path) -> None:
+            link_image(obj, out, target=target, julia_version=julia_version)
+
+        res = check_reproducible(link, work, name=name)
+        nums = res.to_dict()
+    if res.identical:
+        return CheckResult("reproducible", "passed", f"two links of {obj.name} are {res.describe()}", nums)
+    return CheckResult("reproducible", "failed", f"two links of {obj.name} differ: {res.describe()}", nums)
