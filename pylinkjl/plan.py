@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from . import deviations as dev
 from .errors import TargetError
 from .inputs import InputSummary, examine_inputs
 from .juliatree import JuliaTree, open_tree
-from .libraries import condition_holds, resolve_libraries
+from .libraries import condition_holds, find_static, resolve_libraries
 from .lld import LldProbe, find_lld, flavor_args
 from .profiles import Conditional, Profile, Token, profile, resolve_line
 from .stublibs import StubLibrary
@@ -170,14 +170,12 @@ class _Template:
     """Fills a profile's argv template in: ``{name}`` placeholders, list placeholders standing alone,
     ``{static:NAME}`` files, and conditional arguments."""
 
-    def __init__(self, values: dict[str, list[str]], static: dict[str, Path], debug: bool) -> None:
+    def __init__(self, values: dict[str, list[str]], static: dict[str, Path], debug: bool,
+                 exists: Callable[[str], bool]) -> None:
         self.values = values
         self.static = static
         self.debug = debug
-
-    def _exists(self, name: str) -> bool:
-        path = self.static.get(name)
-        return path is not None and path.is_file()
+        self._exists = exists
 
     def expand(self, tokens: Sequence[Token]) -> list[str]:
         out: list[str] = []
@@ -270,7 +268,8 @@ def plan_link(request: LinkRequest, *, environ: Mapping[str, str] = os.environ) 
         "dynamic_loader": [str(libs.loaded.get("dynamic_loader", ""))],
         **{k: [v] for k, v in libs.dirs.items()},
     }
-    template = _Template(values, libs.static, debug)
+    template = _Template(values, libs.static, debug,
+                         (lambda name: find_static(tree, name).is_file()) if tree else (lambda name: False))
     args = template.expand(prof.default_args)
     if target.os == "windows" and entry.symbol and "-e" not in prof.default_args and not exact:
         args.append(f"--entry={entry.symbol}")

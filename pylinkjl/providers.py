@@ -165,9 +165,10 @@ def assign_providers(target: Target, undefined: Iterable[str], data_hints: Itera
     ``data_hints`` plain C names known to be data. Returns ``{link_name: (functions, data)}`` with
     sorted plain C names, one entry for every library that got at least one symbol.
 
-    On macOS a name no listed library provides is left out (``-undefined dynamic_lookup`` binds it at
-    load time); on ELF and COFF it goes to libjulia-internal (or the first -l name) with a warning,
-    because Windows forbids undefined symbols and ``-z defs`` lines do too.
+    On macOS and ELF a name no listed library provides is left out (``-undefined dynamic_lookup`` or the
+    ELF loader binds it at load time; the ``-z defs`` lines list the C library, which closes every
+    chain); on COFF it goes to libjulia-internal (or the first -l name) with a warning, because Windows
+    forbids undefined symbols.
     """
     hints = frozenset(data_hints)
     listed = set(link_names)
@@ -180,8 +181,10 @@ def assign_providers(target: Target, undefined: Iterable[str], data_hints: Itera
         chain = _chain(target, name)
         provider = next((lib for lib in chain if lib in listed), None)
         if provider is None:
-            if target.os == "macos":
-                log.debug("%s: no listed library provides it; left to dynamic lookup", name)
+            if target.os != "windows":
+                # Mach-O links with -undefined dynamic_lookup; ELF lines without -z defs leave it to the
+                # loader (Julia's process has libm and libc loaded). -z defs lines list libc, so never here.
+                log.debug("%s: no listed library provides it; left to the loader", name)
                 continue
             provider = next((lib for lib in _JULIA_INTERNAL_LIBS if lib in listed),
                             link_names[0] if link_names else None)

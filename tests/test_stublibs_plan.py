@@ -83,12 +83,13 @@ def test_fallbacks_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     # No libjulia on the line: its data goes to libjulia-internal.
     got = assign_providers(LINUX, ["jl_nothing"], [], ["julia-internal"])
     assert got == {"julia-internal": ((), ("jl_nothing",))}
-    # Nothing fitting on an ELF/COFF line: libjulia-internal, with a warning.
-    got = assign_providers(LINUX, ["memcpy"], [], ["julia", "julia-internal"])
+    # Nothing fitting on a COFF line (which must resolve everything): libjulia-internal, with a warning.
+    got = assign_providers(WIN64, ["memcpy"], [], ["julia", "julia-internal"])
     assert got == {"julia-internal": (("memcpy",), ())}
-    assert "none of c is on the link line" in caplog.text
-    # macOS: left to -undefined dynamic_lookup.
+    assert "memcpy: none of msvcrt/msvcrt-os/ucrt/ucrtbase is on the link line" in caplog.text
+    # macOS: left to -undefined dynamic_lookup; ELF lines without -z defs: left to the loader.
     assert assign_providers(MAC, ["_memcpy", "_sin"], [], ["julia", "julia-internal"]) == {}
+    assert assign_providers(LINUX, ["memcpy", "sin"], [], ["julia", "julia-internal"]) == {}
 
 
 def test_plan_names_per_target() -> None:
