@@ -42,5 +42,15 @@ INSTALL_NAME = Deviation(
     "Julia links to a temporary file, so its images carry LC_ID_DYLIB = that temporary path "
     "(e.g. `/Users/x/.julia/compiled/v1.9/Adapt/jl_zpdKe9`); a stable name is reproducible and honest.",
 )
+PSEUDO_RELOC_STUB = Deviation(
+    "pseudo-reloc-stub",
+    "Windows lines 1.9.0 - 1.10.3 link a no-op `_pei386_runtime_relocator` when no input defines one.",
+    "Those lines allow runtime pseudo relocations (auto-import of `jl_RTLD_DEFAULT_handle` into "
+    "`jl_RTLD_DEFAULT_handle_pointer`). LLD <= 16, which those Julias bundle, wrote such images without a "
+    "relocator; LLD >= 17 refuses (`output image has runtime pseudo relocations, but the function "
+    "_pei386_runtime_relocator is missing`). The stub reproduces the old result: the relocations stay "
+    "unprocessed, as in Julia's own images (`verify` reports them).",
+)
 
-ALL_DEVIATIONS: tuple[Deviation, ...] = (DROP_EMPTY_ARGS, EXPLICIT_DLL_ENTRY, ARM64PE, INSTALL_NAME)
+ALL_DEVIATIONS: tuple[Deviation, ...] = (DROP_EMPTY_ARGS, EXPLICIT_DLL_ENTRY, ARM64PE, INSTALL_NAME,
+                                         PSEUDO_RELOC_STUB)

@@ -24,7 +24,7 @@ from .libraries import condition_holds, find_static, resolve_libraries
 from .lld import LldProbe, find_lld, flavor_args
 from .profiles import Conditional, Profile, Token, profile, resolve_line
 from .stublibs import StubLibrary
-from .stubs import dll_entry_stub
+from .stubs import dll_entry_stub, pseudo_reloc_stub
 from .target import Target, host_target
 
 log = logging.getLogger("pylinkjl.plan")
@@ -242,6 +242,10 @@ def plan_link(request: LinkRequest, *, environ: Mapping[str, str] = os.environ) 
     inputs = [str(Path(p).absolute()) for p in request.inputs]
     if entry.inject and entry.object is not None:
         inputs.append(str(entry.object))
+    if (target.os == "windows" and not exact and "--disable-runtime-pseudo-reloc" not in prof.default_args
+            and not summary.defines(target.mangle("_pei386_runtime_relocator"))):
+        inputs.append(str(pseudo_reloc_stub(target)))
+        applied.append(dev.PSEUDO_RELOC_STUB.id)
     macos = _macos_version(request, tree, target, environ) if target.os == "macos" else None
     emulation = target.julia_mingw_emulation
     if target.os == "windows" and not exact and target.mingw_emulation != emulation:

@@ -40,6 +40,7 @@ def find_llvm_mc() -> str | None:
 
 # (assembly source, triple, output path relative to stubs/)
 RECIPES: list[tuple[str, str, str]] = [(f"dllmain-{a}.s", f"{a}-w64-mingw32", f"dllmain-{a}.o") for a in ARCHES]
+RECIPES += [(f"pseudo-reloc-{a}.s", f"{a}-w64-mingw32", f"pseudo-reloc-{a}.o") for a in ARCHES]
 for _arch in ("x86_64", "aarch64"):
     RECIPES += [("crt/empty.s", f"{_arch}-linux-gnu", f"crt/linux-{_arch}/{name}")
                 for name in ("crti.o", "crtbeginS.o", "crtendS.o", "crtn.o")]
