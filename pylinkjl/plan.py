@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import deviations as dev
-from .errors import TargetError
+from .errors import PylinkjlError, TargetError
 from .inputs import InputSummary, examine_inputs
 from .juliatree import JuliaTree, open_tree
 from .libraries import condition_holds, find_static, resolve_libraries
@@ -159,7 +159,11 @@ def _macos_version(request: LinkRequest, tree: JuliaTree | None, target: Target,
         for lib in sorted(tree.libdir.glob("libjulia*.dylib")):
             if "internal" in lib.name or lib.is_symlink():
                 continue
-            bv = read_build_version(lib, target.darwin_arch)
+            try:
+                bv = read_build_version(lib, target.darwin_arch)
+            except PylinkjlError as err:  # an unreadable libjulia only costs us its version
+                log.warning("cannot read the macOS version of %s: %s", lib, err)
+                continue
             if bv is not None:
                 return MacosVersion(bv.minos, request.macos_sdk or bv.sdk or bv.minos, f"LC_BUILD_VERSION of {lib}")
     default = target.default_macos_version

@@ -2,6 +2,9 @@
 
 No shell, ever: argv is a list. Output is captured (stdout and stderr merged, as a user would see
 them), a timeout kills the whole process, and Ctrl-C kills the child before it propagates.
+
+Ctrl-C reaches only the main thread, so children started from worker threads (batch relinking) are
+tracked: :func:`kill_running` kills them from any thread, and their ``run_process`` returns as killed.
 """
 
 from __future__ import annotations
@@ -9,11 +12,16 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger("pylinkjl.process")
+
+# Running children -> ident of the thread that started them (for kill_running).
+_running: dict[subprocess.Popen[bytes], int] = {}
+_running_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
         list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env=None if env is None else dict(env), cwd=cwd,
     )
+    with _running_lock:
+        _running[proc] = threading.get_ident()
     timed_out = False
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -45,7 +55,26 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
         proc.kill()
         proc.wait()
         raise
+    finally:
+        with _running_lock:
+            _running.pop(proc, None)
     seconds = time.perf_counter() - start
     text = out.decode("utf-8", errors="replace")
     log.debug("ran %s -> %s in %.3fs", argv[0], proc.returncode, seconds)
     return Completed(tuple(argv), proc.returncode if not timed_out else -9, text, seconds, timed_out)
+
+
+def kill_running(thread_ids: Collection[int] | None = None) -> int:
+    """Kill the children that ``run_process`` is waiting for in the threads ``thread_ids`` (None: in any
+    thread). Safe from any thread; each killed child's ``run_process`` returns with returncode -9.
+    Returns how many were killed."""
+    with _running_lock:
+        victims = [p for p, tid in _running.items() if thread_ids is None or tid in thread_ids]
+    for proc in victims:
+        try:
+            proc.kill()
+        except OSError:  # already reaped
+            pass
+    if victims:
+        log.debug("killed %d running child process(es)", len(victims))
+    return len(victims)
