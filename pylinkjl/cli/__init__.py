@@ -19,6 +19,10 @@ COMMANDS = {
     "demo": "demo:demo_command",
     "relink": "relink:relink_command",
     "verify": "verify:verify_command",
+    "inspect": "inspect:inspect_command",
+    "cpu-target": "cputarget:cputarget_command",
+    "depot": "depot:depot_command",
+    "reseal": "reseal:reseal_command",
 }
 
 

@@ -1,0 +1,114 @@
+"""reseal: a changed image is refused by the checksum, reseal fixes it, mismatched pairs are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from pylinkjl.cli.reseal import reseal_command
+from pylinkjl.errors import InputError
+from pylinkjl.inspect import Session, inspect_ji
+from pylinkjl.ji import read_ji
+from pylinkjl.reseal import reseal
+
+
+def _real() -> Path:
+    for cand in (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real", Path("/work/shared/fixtures/real")):
+        if cand.is_dir():
+            return cand
+    pytest.skip("shared/fixtures/real is not available")
+
+
+V19 = _real() / "alexwjung__dot_julia" / "linux-x86_64" / "compiled" / "v1.9"
+MAC111 = _real() / "subhk__FeastKit.jl" / "darwin-x86_64" / "compiled" / "v1.11"
+
+
+def _copy_pair(src_ji: Path, dest: Path, ext: str = ".so") -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src_ji, dest / src_ji.name)
+    shutil.copy(src_ji.with_suffix(ext), dest / (src_ji.stem + ext))
+    return dest / src_ji.name
+
+
+def test_relinked_image_resealed(tmp_path: Path) -> None:
+    ji = _copy_pair(V19 / "Adapt" / "rUIgN_LJMjr.ji", tmp_path)
+    with open(ji.with_suffix(".so"), "ab") as f:
+        f.write(b"\0")  # what a relink, strip or codesign does to Julia's view of the image
+    session = Session(cpu="skylake")
+    assert inspect_ji(ji, session)["verdict"]["rejected_by"] == "invalid checksum"
+    os.chmod(ji, 0o640)
+    before = ji.read_bytes()
+
+    dry = reseal(ji, dry_run=True)
+    assert dry.changed and not dry.written and ji.read_bytes() == before
+    assert dry.pair["same_build"] and dry.pair["targets_equal"]
+
+    done = reseal(ji)
+    assert done.written and done.new_crc_so != done.old_crc_so
+    after = ji.read_bytes()
+    assert after[:-8] == before[:-8] and len(after) == len(before)
+    assert (ji.stat().st_mode & 0o777) == 0o640
+    assert not list(tmp_path.glob(".*reseal"))  # no temporary left behind
+    assert inspect_ji(ji, session)["verdict"]["loads"] is True
+    assert not reseal(ji).changed  # idempotent
+
+
+def test_mismatched_pair_refused(tmp_path: Path) -> None:
+    ji = _copy_pair(V19 / "Adapt" / "rUIgN_LJMjr.ji", tmp_path)
+    compat = V19 / "Compat" / "GSFWK_LJMjr.so"
+    before = ji.read_bytes()
+    with pytest.raises(InputError, match="does not belong") as e:
+        reseal(ji, compat)
+    assert "heap checksum" in str(e.value) and ji.read_bytes() == before
+    forced = reseal(ji, compat, force=True)
+    assert forced.written and forced.notes and read_ji(ji).crc_so == forced.new_crc_so
+
+
+def test_two_builds_of_one_package_are_told_apart(tmp_path: Path) -> None:
+    ji = _copy_pair(V19 / "Preferences" / "pWSk8_LJMjr.ji", tmp_path)
+    with pytest.raises(InputError, match="another package or another build"):
+        reseal(ji, V19 / "Preferences" / "pWSk8_0kJBY.so")
+
+
+def test_macos_pair_and_refusals(tmp_path: Path) -> None:
+    ji = _copy_pair(MAC111 / "Logging" / "PWFjL_GDH18.ji", tmp_path, ".dylib")
+    with open(ji.with_suffix(".dylib"), "ab") as f:
+        f.write(b"\0" * 8)
+    assert reseal(ji).written  # the sibling's extension comes from the .ji's OS field (Darwin)
+    with pytest.raises(InputError, match="image not found"):
+        reseal(ji, tmp_path / "nope.dylib")
+    orphan = tmp_path / "orphan"
+    orphan.mkdir()
+    shutil.copy(V19 / "Parsers" / "833b9_LJMjr.ji", orphan)
+    with pytest.raises(InputError, match="image not found"):
+        reseal(orphan / "833b9_LJMjr.ji")
+
+
+def test_corrupted_ji_is_not_blessed(tmp_path: Path) -> None:
+    ji = _copy_pair(V19 / "Reexport" / "bTpYr_LJMjr.ji", tmp_path)
+    data = bytearray(ji.read_bytes())
+    data[200] ^= 0xFF
+    ji.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="already wrong"):
+        reseal(ji)
+
+
+def test_cli(tmp_path: Path) -> None:
+    ji = _copy_pair(V19 / "Reexport" / "bTpYr_LJMjr.ji", tmp_path)
+    with open(ji.with_suffix(".so"), "ab") as f:
+        f.write(b"x")
+    group = click.Group(commands={"reseal": reseal_command})
+    runner = CliRunner()
+    res = runner.invoke(group, ["reseal", str(ji), "--dry-run"])
+    assert res.exit_code == 0 and "dry run: nothing written" in res.output
+    res = runner.invoke(group, ["reseal", str(ji), "--json"])
+    data = json.loads(res.output)
+    assert data["written"] and data["crc_so"]["old"] != data["crc_so"]["new"]
+    res = runner.invoke(group, ["reseal", str(ji), "--image", str(V19 / "Compat" / "GSFWK_LJMjr.so")])
+    assert res.exit_code == 3 and "does not belong" in res.output
