@@ -418,6 +418,13 @@ def check_pe_pseudo_relocs(view: BinaryView) -> CheckResult:
     if pr is None:
         return _na("pe-pseudo-relocs", "the image has no COFF symbol table naming the pseudo-relocation list")
     nums = {"count": pr.count, "has_relocator": pr.has_relocator}
+    rtld = view.export_address("jl_RTLD_DEFAULT_handle_pointer")
+    if pr.count and not pr.has_relocator and rtld is not None and pr.targets and \
+            all(rtld <= t < rtld + 8 for t in pr.targets):
+        # Julia 1.9 - 1.10.3 images auto-import this one pointer; the loader reads it only for system
+        # images, so Julia's own images carry it unrelocated too.
+        return _passed("pe-pseudo-relocs", f"{pr.count} runtime pseudo-relocation(s), all in "
+                       "jl_RTLD_DEFAULT_handle_pointer, which Julia checks only for system images", **nums)
     if pr.count and not pr.has_relocator:
         return _failed("pe-pseudo-relocs", f"{pr.count} runtime pseudo-relocation(s) but no "
                                            "_pei386_runtime_relocator: those pointers stay unrelocated", **nums)

@@ -70,6 +70,7 @@ class CodeSignature:
 class PseudoRelocs:
     count: int  # runtime pseudo-relocations in the image
     has_relocator: bool  # the image defines _pei386_runtime_relocator
+    targets: tuple[int, ...] = ()  # addresses patched at run time (when the list was found by scanning)
 
 
 @dataclass(frozen=True)
@@ -1255,13 +1256,14 @@ class _PeView(BinaryView):
             span = end - start
             count = 0 if span <= 0 else max(0, (span - 12) // 12)
             return PseudoRelocs(count, "_pei386_runtime_relocator" in syms)
-        count = self._scan_pseudo_relocs()
+        targets = self._scan_pseudo_relocs()
         # without symbols, only the MinGW CRT's entry point runs the relocator (Julia's stub does not)
-        return PseudoRelocs(count, self.entry_symbol in ("DllMainCRTStartup", "DllMainCRTStartup@12"))
+        return PseudoRelocs(len(targets), self.entry_symbol in ("DllMainCRTStartup", "DllMainCRTStartup@12"),
+                            tuple(targets))
 
-    def _scan_pseudo_relocs(self) -> int:
+    def _scan_pseudo_relocs(self) -> list[int]:
         header = struct.pack("<III", 0, 0, 1)
-        best = 0
+        best: list[int] = []
         for sec in self.sections:
             if sec.executable or sec.writable or sec.size > (1 << 28):
                 continue
@@ -1271,14 +1273,17 @@ class _PeView(BinaryView):
                 if pos % 4:
                     pos = raw.find(header, pos + 1)
                     continue
-                n, p = 0, pos + 12
+                found: list[int] = []
+                p = pos + 12
                 while p + 12 <= len(raw):
                     sym, target, flags = struct.unpack_from("<III", raw, p)
                     tsec = self.section_at(target)
                     if flags & 0xFF not in (8, 16, 32, 64) or self.section_at(sym) is None or tsec is None:
                         break
-                    n, p = n + 1, p + 12
-                best = max(best, n)
+                    found.append(target)
+                    p += 12
+                if len(found) > len(best):
+                    best = found
                 pos = raw.find(header, pos + 4)
         return best
 
