@@ -29,7 +29,6 @@ def setup_logging(verbosity: int) -> None:
     handler.setFormatter(_Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG)
-    logger.propagate = False
 
 
 def emit_json(data: Any) -> None:

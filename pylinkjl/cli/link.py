@@ -111,7 +111,7 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
             from ..reseal import reseal
 
             resealed = reseal(ji_file, result.output)
-            payload["reseal"] = resealed.to_json()
+            payload["reseal"] = resealed.as_dict()
             log.info("resealed %s", ji_file)
         report = None
         if verify_after:
