@@ -12,10 +12,11 @@ class Hint:
     id: str
     pattern: re.Pattern[str]
     advice: str  # may use {1}, {2}... for the pattern's groups
+    only_os: str | None = None  # the row applies to links for this OS only
 
 
-def _h(id_: str, pattern: str, advice: str) -> Hint:
-    return Hint(id_, re.compile(pattern, re.MULTILINE), advice)
+def _h(id_: str, pattern: str, advice: str, only_os: str | None = None) -> Hint:
+    return Hint(id_, re.compile(pattern, re.MULTILINE), advice, only_os)
 
 
 HINTS: tuple[Hint, ...] = (
@@ -55,6 +56,13 @@ HINTS: tuple[Hint, ...] = (
        "`{1}` is data the objects reach through `.refptr.{1}`, i.e. without dllimport. Julia >= 1.10.4 links "
        "with --disable-auto-import, so such references cannot resolve (julia#54550, #62545). Link with the "
        "Julia line that made the objects (--julia-version 1.10.3 or older allows auto-import), or regenerate them."),
+    _h("julia-data-without-dllimport",
+       r"undefined symbol: _?(jl_RTLD_DEFAULT_handle|jl_small_typeof|jl_(?:true|false|nothing|emptytuple)|"
+       r"jl_\w+_type)\b(?!\S)",
+       "`{1}` is runtime data, which the Windows runtime libraries export as DATA only (`__imp_{1}`): the "
+       "objects reference it without dllimport. Julia >= 1.10.4 passes --disable-auto-import, so this cannot "
+       "resolve (julia#54550, #62545). Link with the Julia line that made the objects (--julia-version 1.10.3 "
+       "or older allows auto-import), or regenerate them with the Julia you link for.", only_os="windows"),
     _h("undefined-symbol", r"undefined symbol: (\S+)",
        "`{1}` is referenced but no input or library defines it. On Windows every symbol must resolve at link "
        "time: the runtime libraries must match the Julia that made the cache (JuliaInterpreter.jl#621). On "
@@ -65,15 +73,19 @@ HINTS: tuple[Hint, ...] = (
 )
 
 
-def advise(output: str) -> list[str]:
-    """Advice lines for an LLD output, most specific first, each hint at most once."""
+def advise(output: str, os: str | None = None) -> list[str]:
+    """Advice lines for an LLD output, most specific first, each hint at most once. ``os`` is the target's
+    OS (rows for another OS are skipped); None considers every row."""
     out: list[str] = []
     for hint in HINTS:
+        if os is not None and hint.only_os not in (None, os):
+            continue
         m = hint.pattern.search(output)
         if m is None:
             continue
-        if hint.id == "undefined-symbol" and any(h.startswith(("[missing-entry]", "[data-without-dllimport]"))
-                                                 for h in out):
+        if hint.id == "undefined-symbol" and any(
+                h.startswith(("[missing-entry]", "[data-without-dllimport]", "[julia-data-without-dllimport]"))
+                for h in out):
             continue
         advice = hint.advice
         for i, group in enumerate(m.groups(), start=1):

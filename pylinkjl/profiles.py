@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from .errors import TargetError
 from .resources import data_dir
@@ -30,7 +30,7 @@ class Conditional:
     args: tuple[str, ...]
 
 
-Token = Union[str, Conditional]
+Token = str | Conditional
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,14 @@ def _toolchains() -> Path:
     return data_dir("toolchains")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> dict[str, Any]:
     path = _toolchains() / f"{name}.toml"
     with open(path, "rb") as f:
         return tomllib.load(f)
 
 
-@lru_cache(maxsize=None)
+@cache
 def lines() -> tuple[Line, ...]:
     """Every release line, oldest first."""
     data = _load("lines")
@@ -116,7 +116,7 @@ def _tokens(raw: list[Any], where: str) -> tuple[Token, ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def profile(line: str, os: str) -> Profile:
     """The profile of ``line`` (a line name) for ``os`` (linux, macos, windows)."""
     if line not in line_names():

@@ -122,7 +122,7 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False) -> LinkResult:
         if done.returncode != 0:
             raise LinkError(f"LLD failed with exit code {done.returncode} linking {plan.output.name}",
                             argv=list(plan.argv), output=done.output, returncode=done.returncode,
-                            advice=advise(done.output))
+                            advice=advise(done.output, plan.target.os))
         if not plan.staged_output.is_file():
             raise LinkError("LLD reported success but wrote no output", argv=list(plan.argv), output=done.output,
                             returncode=0)

@@ -24,7 +24,7 @@ MACARM = parse_target("macos-arm64")
 
 
 def cli(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pylinkjl", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run(check=False, args=[sys.executable, "-m", "pylinkjl", *map(str, args)], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=120)
 
 

@@ -82,13 +82,13 @@ def test_elf_image_loads_with_rtld_now(clang_objects: dict[Target, Path], tmp_pa
     stub_dir = result.plan.stub_dir
     assert stub_dir is not None and (stub_dir / "libjulia.so.1").is_file()
     env = dict(os.environ, LD_LIBRARY_PATH=str(stub_dir))
-    done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(result.output)], env=env, capture_output=True,
+    done = subprocess.run(check=False, args=[sys.executable, "-c", LOAD_SCRIPT, str(result.output)], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["42", "[1,", "2,", "3,", "4]"]
     # Without the runtime the loader must refuse it (RTLD_NOW): proves the check is real.
     env.pop("LD_LIBRARY_PATH")
-    done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(result.output)], env=env, capture_output=True,
+    done = subprocess.run(check=False, args=[sys.executable, "-c", LOAD_SCRIPT, str(result.output)], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode != 0 and "libjulia" in done.stderr
 
@@ -135,9 +135,9 @@ def test_windows_dll_loads_under_wine(arch: str, wine: str | None, clang_objects
     link_image(clang_objects[target], tmp_path / "pkg.dll", target=target)
     _windows_runtime(target, tmp_path)
     env = dict(os.environ, WINEDEBUG="-all", WINEPREFIX=str(wineprefix), WINEDLLOVERRIDES="mscoree,mshtml=")
-    done = subprocess.run([wine, "loader.exe"], cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    done = subprocess.run(check=False, args=[wine, "loader.exe"], cwd=tmp_path, env=env, capture_output=True, timeout=300)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     # The same loader without the package DLL fails with its own code: the check can fail.
     (tmp_path / "pkg.dll").unlink()
-    done = subprocess.run([wine, "loader.exe"], cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    done = subprocess.run(check=False, args=[wine, "loader.exe"], cwd=tmp_path, env=env, capture_output=True, timeout=300)
     assert done.returncode == 101

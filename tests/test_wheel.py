@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("build")
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+    done = subprocess.run(check=False, args=[sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0 and "hatchling" in (done.stdout + done.stderr):
         pytest.skip("hatchling is not installed for --no-isolation builds")
@@ -48,14 +48,14 @@ def test_installed_wheel_links(wheel: Path, tmp_path: Path) -> None:
     # process .pth files, so an editable install of the source tree stays invisible.
     deps = sysconfig.get_paths()["purelib"]
     env = dict(os.environ, PYTHONPATH=deps)
-    where = subprocess.run([str(py), "-c", "import pylinkjl, pylinkjl.resources as r; print(pylinkjl.__file__); "
-                            "print(r.data_dir('stubs'))"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    code = "import pylinkjl, pylinkjl.resources as r; print(pylinkjl.__file__); print(r.data_dir('stubs'))"
+    where = subprocess.run(check=False, args=[str(py), "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert where.returncode == 0, where.stderr
     module, stubs = where.stdout.split()
     assert module.startswith(site) and stubs.startswith(site), where.stdout
     for target, ext in (("windows-x86_64", "dll"), ("macos-arm64", "dylib"), ("linux-x86_64", "so")):
         sample = Path(site) / "pylinkjl" / "samples" / f"pkgimage-1.11-{target.replace('arm64', 'aarch64')}.a"
-        done = subprocess.run([str(py), "-m", "pylinkjl", "link", str(sample), "-o", str(tmp_path / f"x.{ext}"),
+        done = subprocess.run(check=False, args=[str(py), "-m", "pylinkjl", "link", str(sample), "-o", str(tmp_path / f"x.{ext}"),
                                "--target", target], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert done.returncode == 0, done.stderr
         assert (tmp_path / f"x.{ext}").stat().st_size > 1000

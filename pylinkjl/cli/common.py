@@ -44,7 +44,7 @@ def fail(err: PylinkjlError, *, verbosity: int = 0, as_json: bool = False) -> No
             payload.update(argv=err.argv, lld_output=err.output, returncode=err.returncode, advice=err.advice)
         emit_json(payload)
         sys.exit(err.exit_code)
-    echo = lambda text="": click.echo(text, err=True)  # noqa: E731
+    echo = lambda text="": click.echo(text, err=True)
     echo(f"error: {err.message}")
     if isinstance(err, LinkError):
         from ..runner import condensed_command, quote_command
