@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +200,8 @@ def open_tree(home: str | os.PathLike[str]) -> JuliaTree:
 def find_julia_on_path(environ: Mapping[str, str] = os.environ) -> JuliaTree | None:
     """The tree of the ``julia`` found on ``environ['PATH']``, or None (no julia, or a launcher such as
     juliaup's that does not sit inside a tree)."""
+    import shutil
+
     exe = shutil.which("julia", path=environ.get("PATH", ""))
     if exe is None:
         return None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .cache import read_json, write_json
 from .errors import LldNotFoundError, TargetError
 from .juliatree import JuliaTree, find_julia_on_path, open_tree
 from .process import run_process
@@ -325,6 +326,8 @@ def probe(candidate: LldCandidate, timeout: float = 5.0, *, environ: Mapping[str
     if key is not None:
         with _probe_lock:
             hit = _probe_cache.get(key)
+        if hit is None:
+            hit = _disk_probe(key)
         if hit is not None:
             return LldProbe(candidate, *hit)
     version, text, problem, cacheable = _run_probe(candidate, timeout, base)
@@ -332,7 +335,31 @@ def probe(candidate: LldCandidate, timeout: float = 5.0, *, environ: Mapping[str
     if key is not None and cacheable:
         with _probe_lock:
             _probe_cache[key] = (version, text, problem)
+        _remember_probe(key, version, text, problem)
     return LldProbe(candidate, version, text, problem)
+
+
+_PROBES_FILE = "lld-probes.json"
+
+
+def _disk_probe(key: tuple[object, ...]) -> tuple[tuple[int, int, int] | None, str, str | None] | None:
+    """A probe another pylinkjl process made of the same binary (same path, size, mtime, environment):
+    saves starting LLD once per command (~15 ms)."""
+    entry = read_json(_PROBES_FILE).get(repr(key))
+    if not (isinstance(entry, list) and len(entry) == 3):
+        return None
+    version, text, problem = entry
+    parsed = tuple(version) if isinstance(version, list) and len(version) == 3 else None
+    return (parsed, str(text), problem if isinstance(problem, str) else None)  # type: ignore[return-value]
+
+
+def _remember_probe(key: tuple[object, ...], version: tuple[int, int, int] | None, text: str,
+                    problem: str | None) -> None:
+    records = read_json(_PROBES_FILE)
+    if len(records) > 64:  # binaries come and go; keep the record small
+        records.clear()
+    records[repr(key)] = [list(version) if version else None, text, problem]
+    write_json(_PROBES_FILE, records)
 
 
 # -- choosing --------------------------------------------------------------------------------------------

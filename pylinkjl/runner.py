@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -82,8 +81,25 @@ def response_file_argv(plan: LinkPlan, rsp_path: Path) -> list[str]:
     return [*argv[:head], *quoting, f"@{rsp_path}"]
 
 
-def _discard(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def _discard(staging: Path) -> None:
+    """Remove the staging folder (flat: the staged output and maybe a response file)."""
+    try:
+        entries = list(os.scandir(staging))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            os.unlink(entry.path)
+        except IsADirectoryError:  # LLD never makes one; be thorough anyway
+            import shutil
+
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(staging)
+    except OSError:
+        pass
 
 
 def execute(plan: LinkPlan, *, force_response_file: bool = False) -> LinkResult:

@@ -22,18 +22,16 @@ is when it matches the flavor needed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from .cache import default_cache_root
 from .elfstub import stub_object
 from .errors import InputError, LinkError, LldNotFoundError
 from .process import run_process
@@ -246,9 +244,21 @@ def build_commands(lib: StubLibrary, target: Target, lld_path: str, workdir: str
 
 # -- cache key --------------------------------------------------------------------------------------
 
+def _content_hash() -> Any:
+    """SHA-256 without importing hashlib, whose OpenSSL load costs ~6 ms of every command's start-up."""
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found]  # CPython >= 3.12
+    except ImportError:
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found,no-redef]  # CPython 3.10, 3.11
+        except ImportError:  # pragma: no cover - other Pythons
+            from hashlib import sha256
+    return sha256()
+
+
 def stub_cache_key(target: Target, libs: Sequence[StubLibrary], lld_version: str = "") -> str:
     """sha256 (hex) of everything that decides the stub files: the rendered inputs, names, LLD version."""
-    h = hashlib.sha256()
+    h = _content_hash()
 
     def feed(*parts: str | bytes) -> None:
         for part in parts:
@@ -262,16 +272,6 @@ def stub_cache_key(target: Target, libs: Sequence[StubLibrary], lld_version: str
         for name, content in sorted(render(lib, target).items()):
             feed(name, content)
     return h.hexdigest()
-
-
-def default_cache_root(environ: Mapping[str, str] | None = None) -> Path:
-    """``$PYLINKJL_CACHE_DIR``, else ``$XDG_CACHE_HOME/pylinkjl``, else ``~/.cache/pylinkjl``."""
-    env = os.environ if environ is None else environ
-    if env.get("PYLINKJL_CACHE_DIR"):
-        return Path(env["PYLINKJL_CACHE_DIR"])
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]) / "pylinkjl"
-    return Path.home() / ".cache" / "pylinkjl"
 
 
 def stub_dir_for(target: Target, libs: Sequence[StubLibrary], lld_version: str,
@@ -296,6 +296,7 @@ def _run_lld(argv: list[str], lib: StubLibrary) -> None:
 
 
 def _build_into(libs: Sequence[StubLibrary], target: Target, lld_path: str, work: Path) -> list[str]:
+    import shutil  # only when building (a cache miss): keeps `pylinkjl link` start-up lean
     """Write and build every stub in ``work``; the final file names, inputs removed."""
     finals: list[str] = []
     for lib in libs:
@@ -325,6 +326,9 @@ def build_stub_libraries(libs: Sequence[StubLibrary], target: Target, lld_path: 
     whole (one rename); in an existing one each file is replaced atomically. Either way an interrupted
     or failed build leaves no half-written library. Raises LinkError / LldNotFoundError.
     """
+    import shutil
+    import tempfile
+
     dest = Path(dest_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
