@@ -29,7 +29,7 @@ def _fixture_root() -> Path:
     env = os.environ.get("PYLINKJL_FIXTURES")
     if env:
         return Path(env) / "alexwjung__dot_julia" / "linux-x86_64"
-    for cand in (FIXTURES, Path("/work/shared/fixtures/real/alexwjung__dot_julia/linux-x86_64")):
+    for cand in (FIXTURES, Path(os.environ.get("PYLINKJL_SHARED", "/work/shared")) / "fixtures/real/alexwjung__dot_julia/linux-x86_64"):
         if cand.is_dir():
             return cand
     raise FileNotFoundError("real fixtures not found (set PYLINKJL_FIXTURES to shared/fixtures/real)")

@@ -20,9 +20,10 @@ from pylinkjl.binfmt.machoversion import (
 from pylinkjl.errors import InputError
 from pylinkjl.process import run_process
 
+from .realdata import REAL
+
 TOOLS = ("clang-19", "ld64.lld-19", "llvm-objdump-19", "llvm-lipo-19")
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="needs clang-19 and LLVM 19 tools")
-REAL = Path("/work/shared/fixtures/real")
 
 
 def _run(argv: list[str]) -> str:

@@ -18,12 +18,13 @@ from pylinkjl.errors import InputError
 from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target
 
+from .realdata import REAL
+
 TOOLS = ("clang-19", "llvm-ar-19", "llvm-nm-19", "llvm-mc-19", "llvm-dlltool-19", "ld.lld-19", "lld-link-19",
          "ld64.lld-19", "llvm-lipo-19")
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="needs clang-19 and LLVM 19 tools")
 
 DATA = Path(__file__).parent / "data" / "binfmt"
-REAL = Path("/work/shared/fixtures/real")
 TARGET_IDS = [t.name for t in ALL_TARGETS]
 JULIA_MEMBERS = ["text#0.o", "metadata.o", "sysimg.o", "a_member_name_longer_than_sixteen_chars.o"]
 

@@ -15,9 +15,11 @@ from pylinkjl.depot import compiled_dirs, scan_depot
 from pylinkjl.errors import InputError
 from pylinkjl.inspect import Session
 
+from . import realdata
+
 
 def _real() -> Path:
-    for cand in (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real", Path("/work/shared/fixtures/real")):
+    for cand in (realdata.REAL,):
         if cand.is_dir():
             return cand
     pytest.skip("shared/fixtures/real is not available")

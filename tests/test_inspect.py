@@ -16,9 +16,11 @@ from pylinkjl.cli.inspect import inspect_command
 from pylinkjl.errors import TargetError
 from pylinkjl.inspect import Session, inspect_image, inspect_ji, inspect_path
 
+from . import realdata
+
 
 def _real() -> Path:
-    for cand in (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real", Path("/work/shared/fixtures/real")):
+    for cand in (realdata.REAL,):
         if cand.is_dir():
             return cand
     pytest.skip("shared/fixtures/real is not available")

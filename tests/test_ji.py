@@ -15,9 +15,11 @@ from pylinkjl.cacheflags import CacheFlags
 from pylinkjl.errors import InputError
 from pylinkjl.ji import JI_MAGIC, crc32c_file, find_embedded_header, parse_ji_bytes, read_ji
 
+from . import realdata
+
 
 def _real() -> Path:
-    for cand in (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real", Path("/work/shared/fixtures/real")):
+    for cand in (realdata.REAL,):
         if cand.is_dir():
             return cand
     pytest.skip("shared/fixtures/real is not available")

@@ -16,7 +16,8 @@ from pylinkjl.juliatree import find_julia_on_path, open_tree, parse_version_head
 from pylinkjl.process import run_process
 from pylinkjl.target import Target
 
-REAL = Path("/work/shared/fixtures/real")
+from .realdata import REAL
+
 REAL_ELF = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9/Preferences/pWSk8_LJMjr.so"
 REAL_MACHO = REAL / "subhk__FeastKit.jl/darwin-x86_64/compiled/v1.11/Logging/PWFjL_GDH18.dylib"
 LLVM_MC, LLD_LINK, LD_LLD, LD64_LLD = "llvm-mc-19", "lld-link-19", "ld.lld-19", "ld64.lld-19"

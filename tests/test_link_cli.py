@@ -17,8 +17,9 @@ from pylinkjl.linking import link_image, link_plan
 from pylinkjl.target import Target, parse_target
 
 from .fake_julia import make_fake_julia
+from .realdata import REAL
 
-REAL_SO = Path("/work/shared/fixtures/real/alexwjung__dot_julia/linux-x86_64/compiled/v1.9/Reexport/bTpYr_LJMjr.so")
+REAL_SO = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9/Reexport/bTpYr_LJMjr.so"
 LINUX, WIN64, MAC64 = parse_target("linux-x86_64"), parse_target("windows-x86_64"), parse_target("macos-x86_64")
 MACARM = parse_target("macos-arm64")
 

@@ -16,8 +16,10 @@ import pylinkjl.lld as lldmod
 from pylinkjl.cli import COMMANDS
 from pylinkjl.cli.doctor import doctor
 
+from .realdata import REAL
+
 REAL_LLD = Path("/usr/lib/llvm-19/bin/lld")
-REAL_ELF = Path("/work/shared/fixtures/real/alexwjung__dot_julia/linux-x86_64/compiled/v1.9/Preferences/pWSk8_LJMjr.so")
+REAL_ELF = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9/Preferences/pWSk8_LJMjr.so"
 
 
 def fake_lld(path: Path, version_line: str) -> Path:

@@ -13,6 +13,7 @@ from pylinkjl.plan import LinkRequest, plan_link
 from pylinkjl.target import parse_target
 
 from .fake_julia import make_fake_julia
+from .realdata import REAL
 
 ARCHIVES = Path(__file__).parent / "data" / "archives"
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +101,7 @@ def test_macos_version_from_the_julia_tree(tmp_path: Path) -> None:
     """A real libjulia's LC_BUILD_VERSION: the 1.11 pkgimage fixture stands in for it (same load command)."""
     t = parse_target("macos-x86_64")
     home = make_fake_julia(tmp_path / "jl", t, "1.11.7")
-    real = Path("/work/shared/fixtures/real/subhk__FeastKit.jl/darwin-x86_64/compiled/v1.11/Logging/PWFjL_GDH18.dylib")
+    real = REAL / "subhk__FeastKit.jl/darwin-x86_64/compiled/v1.11/Logging/PWFjL_GDH18.dylib"
     if not real.is_file():
         pytest.skip("the shared real fixtures are not available")
     (home / "lib/libjulia.1.12.dylib").write_bytes(real.read_bytes())

@@ -17,9 +17,11 @@ from pylinkjl.inspect import Session, inspect_ji
 from pylinkjl.ji import read_ji
 from pylinkjl.reseal import reseal
 
+from . import realdata
+
 
 def _real() -> Path:
-    for cand in (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real", Path("/work/shared/fixtures/real")):
+    for cand in (realdata.REAL,):
         if cand.is_dir():
             return cand
     pytest.skip("shared/fixtures/real is not available")

@@ -1,0 +1,21 @@
+"""Where the real Julia caches of shared/fixtures/real are: beside the repository (as in CI), or named by
+PYLINKJL_SHARED, or this workplace's /work/shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _find() -> Path:
+    candidates = [Path(__file__).resolve().parents[2] / "shared"]
+    if os.environ.get("PYLINKJL_SHARED"):
+        candidates.insert(0, Path(os.environ["PYLINKJL_SHARED"]))
+    candidates.append(Path("/work/shared"))
+    for shared in candidates:
+        if (shared / "fixtures" / "real").is_dir():
+            return shared / "fixtures" / "real"
+    return candidates[0] / "fixtures" / "real"
+
+
+REAL = _find()
