@@ -16,6 +16,9 @@ _EXPORTS = {
     "Target": "target", "parse_target": "target", "host_target": "target", "ALL_TARGETS": "target",
     "PylinkjlError": "errors", "InputError": "errors", "TargetError": "errors", "LldNotFoundError": "errors",
     "LinkError": "errors", "MissingLibraryError": "errors", "VerificationError": "errors",
+    "link_image": "linking", "link_image_cmd": "linking", "link_plan": "linking",
+    "LinkRequest": "plan", "LinkPlan": "plan", "plan_link": "plan", "execute": "runner", "LinkResult": "runner",
+    "verify_image": "verify", "relink_many": "batch", "read_ji": "ji", "reseal": "reseal",
 }
 
 

@@ -108,3 +108,11 @@ def test_macos_version_from_the_julia_tree(tmp_path: Path) -> None:
     p = plan("macos-x86_64", tmp_path, julia_home=home)
     assert p.macos is not None and (p.macos.minimum, p.macos.sdk) == ("15.0.1", "13.3")
     assert "LC_BUILD_VERSION" in p.macos.source
+
+
+def test_public_api_names() -> None:
+    import pylinkjl
+
+    for name in ("link_image", "link_image_cmd", "link_plan", "plan_link", "execute", "verify_image",
+                 "relink_many", "read_ji", "reseal", "Target", "parse_target", "PylinkjlError"):
+        assert callable(getattr(pylinkjl, name)) or isinstance(getattr(pylinkjl, name), type), name
