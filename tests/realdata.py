@@ -19,3 +19,12 @@ def _find() -> Path:
 
 
 REAL = _find()
+
+
+def require_real() -> Path:
+    """REAL, or skip the calling test module when the shared fixtures are not there."""
+    import pytest
+
+    if not REAL.is_dir():
+        pytest.skip("shared/fixtures/real is not available", allow_module_level=True)
+    return REAL

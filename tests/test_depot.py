@@ -17,15 +17,7 @@ from pylinkjl.inspect import Session
 
 from . import realdata
 
-
-def _real() -> Path:
-    for cand in (realdata.REAL,):
-        if cand.is_dir():
-            return cand
-    pytest.skip("shared/fixtures/real is not available")
-
-
-REAL = _real()
+REAL = realdata.require_real()
 V19 = REAL / "alexwjung__dot_julia" / "linux-x86_64" / "compiled" / "v1.9"
 
 

@@ -18,15 +18,7 @@ from pylinkjl.inspect import Session, inspect_image, inspect_ji, inspect_path
 
 from . import realdata
 
-
-def _real() -> Path:
-    for cand in (realdata.REAL,):
-        if cand.is_dir():
-            return cand
-    pytest.skip("shared/fixtures/real is not available")
-
-
-REAL = _real()
+REAL = realdata.require_real()
 ADAPT = REAL / "alexwjung__dot_julia" / "linux-x86_64" / "compiled" / "v1.9" / "Adapt" / "rUIgN_LJMjr.ji"
 PREFS_O0 = REAL / "alexwjung__dot_julia" / "linux-x86_64" / "compiled" / "v1.9" / "Preferences" / "pWSk8_0kJBY.ji"
 PARSERS = REAL / "alexwjung__dot_julia" / "linux-x86_64" / "compiled" / "v1.9" / "Parsers" / "833b9_LJMjr.ji"

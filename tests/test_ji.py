@@ -17,15 +17,7 @@ from pylinkjl.ji import JI_MAGIC, crc32c_file, find_embedded_header, parse_ji_by
 
 from . import realdata
 
-
-def _real() -> Path:
-    for cand in (realdata.REAL,):
-        if cand.is_dir():
-            return cand
-    pytest.skip("shared/fixtures/real is not available")
-
-
-REAL = _real()
+REAL = realdata.require_real()
 LINUX19 = REAL / "alexwjung__dot_julia" / "linux-x86_64" / "compiled" / "v1.9"
 MAC19 = REAL / "alexwjung__dot_julia" / "darwin-x86_64" / "compiled" / "v1.9"
 MAC111 = REAL / "subhk__FeastKit.jl" / "darwin-x86_64" / "compiled" / "v1.11"

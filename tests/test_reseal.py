@@ -19,16 +19,8 @@ from pylinkjl.reseal import reseal
 
 from . import realdata
 
-
-def _real() -> Path:
-    for cand in (realdata.REAL,):
-        if cand.is_dir():
-            return cand
-    pytest.skip("shared/fixtures/real is not available")
-
-
-V19 = _real() / "alexwjung__dot_julia" / "linux-x86_64" / "compiled" / "v1.9"
-MAC111 = _real() / "subhk__FeastKit.jl" / "darwin-x86_64" / "compiled" / "v1.11"
+V19 = realdata.require_real() / "alexwjung__dot_julia" / "linux-x86_64" / "compiled" / "v1.9"
+MAC111 = realdata.require_real() / "subhk__FeastKit.jl" / "darwin-x86_64" / "compiled" / "v1.11"
 
 
 def _copy_pair(src_ji: Path, dest: Path, ext: str = ".so") -> Path:
