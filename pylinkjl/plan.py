@@ -232,7 +232,8 @@ def plan_link(request: LinkRequest, *, environ: Mapping[str, str] = os.environ) 
                                "against generated stub libraries")
     line = _choose_line(request, tree, target)
     prof = profile(line, target.os)
-    summary = examine_inputs(request.inputs, target)
+    summary = examine_inputs(request.inputs, target, probes=(target.dll_entry_symbol,
+                                                             target.mangle("_pei386_runtime_relocator")))
     lld = find_lld(explicit=request.lld, julia_home=request.julia_home, flavor=prof.flavor, environ=environ)
     debug = request.debug or (tree.debug if tree is not None else False)
     exact = request.julia_exact

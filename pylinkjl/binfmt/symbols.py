@@ -214,7 +214,7 @@ def _coff_symbols(view: BoundedBytes) -> tuple[set[str], set[str]]:
     return decoded(0), decoded(1)
 
 
-def _fold_imports(defined: set[str], undefined: set[str]) -> tuple[frozenset[str], frozenset[str]]:
+def fold_imports(defined: set[str], undefined: set[str]) -> tuple[frozenset[str], frozenset[str]]:
     """``__imp_X`` -> ``X``; which of them a .def must mark DATA. Returns (undefined, data_hints)."""
     imported = {n[len(IMP_PREFIX):] for n in undefined if n.startswith(IMP_PREFIX)}
     direct = {n for n in undefined if not n.startswith(IMP_PREFIX)}
@@ -238,7 +238,7 @@ def read_object_symbols(data: Buffer, source: str) -> ObjectSymbols:
         return ObjectSymbols("macho", kind.arch, frozenset(defined), frozenset(undefined))
     if kind.format == "coff" and kind.kind == "object":
         defined, undefined = _coff_symbols(view)
-        folded, hints = _fold_imports(defined, undefined)
+        folded, hints = fold_imports(defined, undefined)
         return ObjectSymbols("coff", kind.arch, frozenset(defined), folded, hints)
     raise InputError(source, f"not an object file: {kind.description}", offset=0)
 
