@@ -18,7 +18,7 @@ _EXPORTS = {
     "LinkError": "errors", "MissingLibraryError": "errors", "VerificationError": "errors",
     "link_image": "linking", "link_image_cmd": "linking", "link_plan": "linking",
     "LinkRequest": "plan", "LinkPlan": "plan", "plan_link": "plan", "execute": "runner", "LinkResult": "runner",
-    "verify_image": "verify", "relink_many": "batch", "read_ji": "ji", "reseal": "reseal",
+    "verify_image": "verify", "relink_many": "batch", "read_ji": "ji",
 }
 
 

@@ -114,5 +114,5 @@ def test_public_api_names() -> None:
     import pylinkjl
 
     for name in ("link_image", "link_image_cmd", "link_plan", "plan_link", "execute", "verify_image",
-                 "relink_many", "read_ji", "reseal", "Target", "parse_target", "PylinkjlError"):
+                 "relink_many", "read_ji", "Target", "parse_target", "PylinkjlError"):
         assert callable(getattr(pylinkjl, name)) or isinstance(getattr(pylinkjl, name), type), name
