@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Interrupted, LinkError
-from .hints import advise
 from .plan import LinkPlan
 from .process import run_process
 from .stublibs import cached_stub_dir
@@ -81,6 +80,20 @@ def response_file_argv(plan: LinkPlan, rsp_path: Path) -> list[str]:
     return [*argv[:head], *quoting, f"@{rsp_path}"]
 
 
+def _replace(staged: Path, output: Path) -> None:
+    """Rename the new image over the output. Freeing a large old image takes tens of milliseconds, so,
+    like LLD's own unlinkAsync, keep it open across the rename and let it go in a background thread."""
+    try:
+        old = os.open(output, os.O_RDONLY)
+    except OSError:
+        old = None
+    os.replace(staged, output)
+    if old is not None:
+        import threading
+
+        threading.Thread(target=os.close, args=(old,), daemon=True).start()
+
+
 def _discard(staging: Path) -> None:
     """Remove the staging folder (flat: the staged output and maybe a response file)."""
     try:
@@ -136,6 +149,8 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False) -> LinkResult:
             raise LinkError(f"LLD did not finish within {plan.timeout:g} s and was stopped; no output was written",
                             argv=list(plan.argv), output=done.output, returncode=None)
         if done.returncode != 0:
+            from .hints import advise  # only failures need the advice table
+
             raise LinkError(f"LLD failed with exit code {done.returncode} linking {plan.output.name}",
                             argv=list(plan.argv), output=done.output, returncode=done.returncode,
                             advice=advise(done.output, plan.target.os))
@@ -143,7 +158,7 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False) -> LinkResult:
             raise LinkError("LLD reported success but wrote no output", argv=list(plan.argv), output=done.output,
                             returncode=0)
         size = plan.staged_output.stat().st_size
-        os.replace(plan.staged_output, plan.output)
+        _replace(plan.staged_output, plan.output)
         log.info("wrote %s (%d bytes)", plan.output, size)
         return LinkResult(plan, plan.output, size, done.seconds, done.output, use_rsp)
     except KeyboardInterrupt:
