@@ -170,15 +170,31 @@ def _path_dirs(environ: Mapping[str, str]) -> list[Path]:
 _VERSIONED = re.compile(r"(lld|ld\.lld|ld64\.lld)-(\d+)" + re.escape(_EXE) + r"$")
 
 
+_listings: dict[Path, tuple[int, tuple[str, ...]]] = {}
+
+
+def _linker_names(folder: Path) -> tuple[str, ...] | None:
+    """The LLD-looking names in ``folder`` (None: unreadable), re-listed only when the folder changes:
+    batch links plan hundreds of times per process and PATH scans were half of each plan."""
+    try:
+        stamp = os.stat(folder).st_mtime_ns
+        cached = _listings.get(folder)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        names = tuple(sorted(n for n in os.listdir(folder) if "lld" in n))
+    except OSError:
+        return None
+    _listings[folder] = (stamp, names)
+    return names
+
+
 def _path_candidates(environ: Mapping[str, str]) -> Iterator[Path]:
     """``lld``, ``lld-NN`` (newest first), ``ld.lld``, ``ld.lld-NN``, ``ld64.lld``, ``ld64.lld-NN``."""
-    dirs = _path_dirs(environ)
-    listings: list[tuple[Path, list[str]]] = []
-    for folder in dirs:
-        try:
-            listings.append((folder, sorted(os.listdir(folder))))
-        except OSError:
-            continue
+    listings: list[tuple[Path, tuple[str, ...]]] = []
+    for folder in _path_dirs(environ):
+        names = _linker_names(folder)
+        if names is not None:
+            listings.append((folder, names))
     for base in ("lld", "ld.lld", "ld64.lld"):
         for folder, names in listings:
             if base + _EXE in names:
