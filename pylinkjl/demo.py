@@ -32,7 +32,7 @@ def sample_archive(target: Target) -> Path:
 def run_demo(out_dir: Path, *, targets: tuple[Target, ...] = ALL_TARGETS, julia_version: str | None = None,
              lld: Path | None = None) -> list[DemoRow]:
     """Link the sample for each target into ``out_dir`` and describe the results."""
-    from .binfmt.lieffacade import open_binary
+    from .binfmt.lief import open_binary
 
     rows: list[DemoRow] = []
     for target in targets:

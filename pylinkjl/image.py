@@ -9,7 +9,7 @@ Julia's loader finds everything through a few exported symbols (julia-linking.md
   and ``jl_system_image_checksum``.
 
 :func:`read_image` detects the line from the symbols (and says why), follows the pointers through the
-image's relocations (:mod:`pylinkjl.binfmt.lieffacade`) and returns an :class:`ImageInfo`. Decoding never
+image's relocations (:mod:`pylinkjl.binfmt.lief`) and returns an :class:`ImageInfo`. Decoding never
 gives up on the first inconsistency: problems are collected per verification check in
 ``ImageInfo.problems`` so that a corrupt table fails exactly the check that names it.
 """
@@ -27,7 +27,7 @@ from .binfmt.targetlist import TargetRecord, decode_target_list
 from .errors import InputError, TargetError
 
 if TYPE_CHECKING:
-    from .binfmt.lieffacade import BinaryView
+    from .binfmt.lief import BinaryView
 
 log = logging.getLogger("pylinkjl.image")
 
@@ -617,7 +617,7 @@ def decode_image(view: BinaryView, *, julia_version: str | None = None) -> Image
 def read_image(path: str | Path, *, julia_version: str | None = None) -> ImageInfo:
     """Open ``path`` and decode its tables. Raises InputError when the file is not a readable image
     or not a Julia package image at all; inconsistent tables end up in ``ImageInfo.problems``."""
-    from .binfmt.lieffacade import open_binary
+    from .binfmt.lief import open_binary
 
     with open_binary(path) as view:
         try:

@@ -76,7 +76,7 @@ def _stub_runtime(image: Path, target: Target, imports: dict[str, bool], needed:
 
 
 def _exports_in(directory_list: list[Path], soname: str) -> frozenset[str] | None:
-    from .binfmt.lieffacade import open_binary
+    from .binfmt.lief import open_binary
 
     for d in directory_list:
         p = d / soname
@@ -92,7 +92,7 @@ def _exports_in(directory_list: list[Path], soname: str) -> frozenset[str] | Non
 
 def static_unresolved(image: Path, runtime: Path) -> tuple[list[str], list[str]]:
     """(imports nothing exports, DT_NEEDED libraries not found) for ``image`` on ``runtime`` + system dirs."""
-    from .binfmt.lieffacade import open_binary
+    from .binfmt.lief import open_binary
 
     with open_binary(image) as view:
         imports = view.undefined_imports() if view.format == "elf" else {}
@@ -115,7 +115,7 @@ def static_unresolved(image: Path, runtime: Path) -> tuple[list[str], list[str]]
 def load_check(image: str | os.PathLike[str], *, runtime: str | os.PathLike[str] | None = None,
                timeout: float = 60.0) -> LoadResult:
     """dlopen ``image`` (RTLD_NOW) in a child process against ``runtime`` (or generated stubs)."""
-    from .binfmt.lieffacade import open_binary
+    from .binfmt.lief import open_binary
 
     path = Path(image).resolve()
     with open_binary(path) as view:

@@ -132,7 +132,7 @@ def _diff_ranges(a: Path, b: Path) -> tuple[list[tuple[int, int]], int, int]:
 
 def _region_namer(path: Path) -> Callable[[int], str]:
     try:
-        from .binfmt.lieffacade import open_binary
+        from .binfmt.lief import open_binary
 
         view = open_binary(path)
     except InputError:

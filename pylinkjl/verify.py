@@ -23,7 +23,7 @@ from .image import LOADER_SYMBOLS, TAG, ImageInfo, decode_image
 from .target import ALL_TARGETS, Target, parse_target
 
 if TYPE_CHECKING:
-    from .binfmt.lieffacade import BinaryView
+    from .binfmt.lief import BinaryView
 
 log = logging.getLogger("pylinkjl.verify")
 
@@ -556,7 +556,7 @@ def _platform_checks(view: BinaryView) -> list[CheckResult]:
 def input_functions_and_globals(obj: Path) -> tuple[set[str], set[str]]:
     """(functions defined by the input, locals included; global symbols it defines), plain names."""
     from .binfmt.ar import is_archive, iter_member_data
-    from .binfmt.lieffacade import object_functions
+    from .binfmt.lief import object_functions
     from .binfmt.symbols import input_symbols  # pure Python, cheap
 
     defined: set[str] = set()
@@ -611,7 +611,7 @@ def verify_image(path: str | Path, *, object: str | Path | None = None, target: 
                  julia_version: str | None = None) -> Report:
     """Verify the image at ``path``; see the module docstring. Raises InputError when the file cannot be
     read as an image at all (a Report with failed checks otherwise)."""
-    from .binfmt.lieffacade import open_binary
+    from .binfmt.lief import open_binary
 
     tgt = parse_target(target) if isinstance(target, str) else target
     with open_binary(path, arch=None if tgt is None else tgt.arch) as view:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pylinkjl.binfmt.lieffacade import open_binary
+from pylinkjl.binfmt.lief import open_binary
 from pylinkjl.errors import InputError
 from pylinkjl.image import read_image
 from pylinkjl.verify import verify_image

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.binfmt.lieffacade import open_binary
+from pylinkjl.binfmt.lief import open_binary
 from pylinkjl.errors import LinkError
 from pylinkjl.fixturegen.build import generate_archive
 from pylinkjl.fixturegen.plan import build_plan

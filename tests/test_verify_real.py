@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.binfmt.lieffacade import open_binary
+from pylinkjl.binfmt.lief import open_binary
 from pylinkjl.errors import InputError, TargetError
 from pylinkjl.image import line_of_version, read_image
 from pylinkjl.verify import verify_image

@@ -1,0 +1,134 @@
+"""Opening an image: sniff it, pick the universal-binary slice, parse with LIEF, wrap in a view."""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ...errors import InputError
+from .base import BinaryView
+from .elf import ElfView
+from .lieflib import load_lief
+from .macho import MACHO_CPU, MachOView
+from .magic import sniff_magic
+from .pe import PeView
+from .records import Format
+
+_MAX_FILE = 1 << 34  # 16 GiB: anything bigger is not a package image
+
+
+def _fat_slice(path: Path, data: bytes | mmap.mmap, want_arch: str | None) -> tuple[int, int]:
+    """(offset, size) of the slice of a universal binary to read."""
+    magic = bytes(data[:4])
+    fmt = ">" if magic == b"\xca\xfe\xba\xbe" else "<"
+    n = struct.unpack(fmt + "I", data[4:8])[0]
+    if n == 0 or n > 64 or 8 + 20 * n > len(data):
+        raise InputError(path, f"universal binary claims {n} architectures", offset=4)
+    slices = []
+    for i in range(n):
+        cpu, _sub, off, size, _align = struct.unpack(fmt + "iiIII", data[8 + 20 * i:28 + 20 * i])
+        if off + size > len(data):
+            raise InputError(path, f"universal slice {i} ({size} bytes at {off:#x}) runs past the end of the file",
+                             offset=8 + 20 * i)
+        slices.append((MACHO_CPU.get(cpu & 0xFFFFFFFF, "?"), off, size))
+    for arch, off, size in slices:
+        if want_arch is None or arch == want_arch:
+            return off, size
+    return slices[0][1], slices[0][2]
+
+
+def open_binary(path: str | Path, *, arch: str | None = None) -> BinaryView:
+    """Parse the image at ``path``. Raises InputError for anything that is not a readable ELF, Mach-O
+    or PE file (archives and objects are named as such, with a hint)."""
+    p = Path(path)
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - closed below; the map outlives it
+    except OSError as err:
+        raise InputError(p, f"cannot open: {err.strerror or err}") from None
+    with fh:
+        size = fh.seek(0, 2)
+        if size < 64:
+            raise InputError(p, f"only {size} bytes: too short to be a shared library",
+                             hint="the file is truncated or not a linked image")
+        if size > _MAX_FILE:
+            raise InputError(p, f"{size} bytes is too large for a package image")
+        data: mmap.mmap | bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    kind = sniff_magic(bytes(data[:8]))
+    base = 0
+    if kind == "fat":
+        base, slice_size = _fat_slice(p, data, arch)
+        kind = sniff_magic(bytes(data[base:base + 8]))
+        if kind != "macho":
+            raise InputError(p, "universal binary slice is not a Mach-O file", offset=base)
+    if kind == "archive":
+        raise InputError(p, "is an ar archive (the link input), not a linked image",
+                         hint="verify the linked .so/.dylib/.dll; pass the archive with --object")
+    if kind == "coff-object":
+        raise InputError(p, "is a COFF object file, not a linked DLL", hint="link it first")
+    if kind is None:
+        raise InputError(p, "is not an ELF, Mach-O or PE file (unknown magic "
+                            f"{bytes(data[:4]).hex()})", offset=0)
+    lief = load_lief()
+    blob = data if base == 0 else data[base:base + slice_size]
+    try:
+        if kind == "elf":
+            cfg = lief.ELF.ParserConfig()
+            cfg.parse_relocations = False
+            cfg.parse_symtab_symbols = False
+            cfg.parse_dyn_symbols = False
+            cfg.parse_symbol_versions = False
+            cfg.parse_notes = False
+            cfg.parse_overlay = False
+            binary = lief.ELF.parse(str(p), cfg)
+        elif kind == "macho":
+            cfg = lief.MachO.ParserConfig()
+            cfg.parse_dyld_exports = False
+            cfg.parse_dyld_rebases = False
+            cfg.parse_dyld_bindings = True
+            if base:
+                fat = lief.MachO.parse(list(bytes(blob)), cfg)
+            else:
+                fat = lief.MachO.parse(str(p), cfg)
+            binary = None if fat is None or fat.size == 0 else fat.at(0)
+            if binary is not None:
+                binary = _KeepAlive(binary, fat)
+        else:
+            cfg = lief.PE.ParserConfig()
+            cfg.parse_rsrc = False
+            cfg.parse_signature = False
+            cfg.parse_exceptions = False
+            binary = lief.PE.parse(str(p), cfg)
+    except (RuntimeError, ValueError, TypeError, MemoryError, OSError) as err:  # LIEF's errors on bad input
+        raise InputError(p, f"LIEF could not parse it: {err}") from None
+    if binary is None:
+        what = {"elf": "ELF", "macho": "Mach-O", "pe": "PE"}[kind]
+        raise InputError(p, f"looks like {what} but LIEF could not parse it (truncated or corrupt)")
+    fmt: Format = {"elf": "elf", "macho": "macho", "pe": "coff"}[kind]  # type: ignore[assignment]
+    cls = {"elf": ElfView, "macho": MachOView, "coff": PeView}[fmt]
+    view = cls(p, data, binary, fmt, base)
+    try:
+        with warnings.catch_warnings():  # LIEF warns about unknown enum values in corrupt headers
+            warnings.simplefilter("ignore", RuntimeWarning)
+            view.setup()  # type: ignore[attr-defined]
+        view.check_extents()
+    except InputError:
+        view.close()
+        raise
+    except (ValueError, TypeError, AttributeError, IndexError, struct.error, OverflowError) as err:
+        view.close()
+        raise InputError(p, f"malformed {fmt} image: {err}") from None
+    return view
+
+
+class _KeepAlive:
+    """Holds a FatBinary while its member Binary is in use (LIEF frees members with the parent)."""
+
+    def __init__(self, binary: Any, parent: Any) -> None:
+        self._binary = binary
+        self._parent = parent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._binary, name)
