@@ -366,7 +366,7 @@ def _disk_probe(key: tuple[object, ...]) -> tuple[tuple[int, int, int] | None, s
         return None
     version, text, problem = entry
     parsed = tuple(version) if isinstance(version, list) and len(version) == 3 else None
-    return (parsed, str(text), problem if isinstance(problem, str) else None)  # type: ignore[return-value]
+    return (parsed, str(text), problem if isinstance(problem, str) else None)
 
 
 def _remember_probe(key: tuple[object, ...], version: tuple[int, int, int] | None, text: str,

@@ -250,7 +250,7 @@ def _content_hash() -> Any:
         from _sha2 import sha256  # type: ignore[import-not-found]  # CPython >= 3.12
     except ImportError:
         try:
-            from _sha256 import sha256  # type: ignore[import-not-found,no-redef]  # CPython 3.10, 3.11
+            from _sha256 import sha256  # type: ignore[import-not-found]  # CPython 3.10, 3.11
         except ImportError:  # pragma: no cover - other Pythons
             from hashlib import sha256
     return sha256()
