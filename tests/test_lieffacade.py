@@ -21,14 +21,15 @@ from pylinkjl.errors import InputError
 from pylinkjl.image import read_image
 from pylinkjl.verify import verify_image
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+from .realdata import REAL
+
 ELF19 = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9/Adapt/rUIgN_LJMjr.so"
 ELF19_EMPTY = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9/AdaptStaticArraysExt/9bCdf_LJMjr.so"
 MAC19 = REAL / "alexwjung__dot_julia/darwin-x86_64/compiled/v1.9/Adapt/rUIgN_ucCNj.dylib"
 MAC111 = REAL / "subhk__FeastKit.jl/darwin-x86_64/compiled/v1.11/Logging/PWFjL_GDH18.dylib"
 SEEDS = [p for p in (ELF19_EMPTY, MAC111, ELF19) if p.is_file()]
 
-pytestmark = pytest.mark.skipif(not ELF19.is_file(), reason="shared/fixtures/real is not beside the repository")
+pytestmark = pytest.mark.skipif(not ELF19.is_file(), reason="shared/fixtures/real is not available")
 
 
 def test_elf_structure_and_exports() -> None:

@@ -20,13 +20,14 @@ from pylinkjl.errors import InputError, TargetError
 from pylinkjl.image import line_of_version, read_image
 from pylinkjl.verify import verify_image
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+from .realdata import REAL
+
 IMAGES = sorted(p for p in REAL.glob("*/*/compiled/*/*/*") if p.suffix in (".so", ".dylib"))
 LINUX19 = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9"
 MAC19 = REAL / "alexwjung__dot_julia/darwin-x86_64/compiled/v1.9"
 MAC111 = REAL / "subhk__FeastKit.jl/darwin-x86_64/compiled/v1.11"
 
-pytestmark = pytest.mark.skipif(not IMAGES, reason="shared/fixtures/real is not beside the repository")
+pytestmark = pytest.mark.skipif(not IMAGES, reason="shared/fixtures/real is not available")
 
 
 def _rel(p: Path) -> str:
