@@ -16,14 +16,15 @@ from pathlib import Path
 import pytest
 
 from pylinkjl.binfmt.lief import open_binary
-from pylinkjl.errors import LinkError
 from pylinkjl.fixturegen.build import generate_archive
 from pylinkjl.fixturegen.plan import build_plan
 from pylinkjl.fixturegen.spec import FixtureSpec
 from pylinkjl.image import read_image
 from pylinkjl.linking import link_image
-from pylinkjl.target import Target, parse_target
+from pylinkjl.target import parse_target
 from pylinkjl.verify import verify_image
+
+from .corrupt import copy_to, patch
 
 pytestmark = pytest.mark.skipif(shutil.which("lld-19") is None and shutil.which("lld") is None,
                                 reason="needs LLD")
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.skipif(shutil.which("lld-19") is None and shutil.which(
 CPUS = {"x86_64": ("generic", "sandybridge,-xsaveopt,clone_all", "haswell,-rdrnd,base(1)"),
         "i686": ("pentium4", "sandybridge,clone_all", "haswell,base(1)"),
         "aarch64": ("generic", "cortex-a57", "thunderx2t99,clone_all")}
-VERSION = {"1.9": "1.9.4", "1.10": "1.10.10", "1.11": "1.11.7", "1.13": "1.13.0-rc1"}
+# 1.10: the 1.10.0 line, whose auto-import lets the 1.10 archive reach jl_RTLD_DEFAULT_handle on Windows
+VERSION = {"1.9": "1.9.4", "1.10": "1.10.0", "1.11": "1.11.7", "1.13": "1.13.0-rc1"}
 UNIX = [(t, layout) for t in ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-aarch64")
         for layout in ("1.9", "1.10", "1.11", "1.13")]
 WINDOWS = [(t, layout) for t in ("windows-x86_64", "windows-i686") for layout in ("1.9", "1.10", "1.11", "1.13")] + [
@@ -55,49 +57,17 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Buil
         if key not in cache:
             target = parse_target(target_name)
             spec = FixtureSpec(target, layout=layout, cpu_targets=CPUS[target.arch],  # type: ignore[arg-type]
-                               nshards=1 if layout == "1.9" else 2, nfuncs=12, ngvars=8)
+                               nshards=1 if layout == "1.9" else 2, nfuncs=12, ngvars=8,
+                               julia_version=VERSION[layout])
             archive = generate_archive(spec, root / f"mv-{layout}-{target.name}.a")
             image = root / f"mv-{layout}-{target.name}.{target.dlext}"
-            try:
-                link_image(archive, image, target=target, julia_version=VERSION[layout])
-            except LinkError:
-                if target.os != "windows" or layout not in ("1.9", "1.10"):
-                    raise
-                _link_windows_leniently(archive, image, target, layout)
+            link_image(archive, image, target=target, julia_version=VERSION[layout])
             cache[key] = Built(spec, archive, image)
         return cache[key]
 
     return get
 
 
-def _link_windows_leniently(archive: Path, image: Path, target: Target, layout: str) -> None:
-    """The 1.9/1.10 Windows archives keep &jl_RTLD_DEFAULT_handle in a static initializer, which the stub
-    import libraries cannot satisfy yet: link with -force:unresolved (the tables are all that matters here)."""
-    from pylinkjl.linking import link_image_cmd
-    from pylinkjl.process import run_process
-
-    argv = link_image_cmd(archive, image, target=target, julia_version=VERSION[layout])
-    staged = Path(argv[argv.index("-o") + 1])
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    extra = ["-Xlink=-force:unresolved"]
-    if "--disable-auto-import" not in argv:  # 1.9: else lld 19 wants a pseudo-relocation runtime
-        extra += ["--disable-auto-import", "--disable-runtime-pseudo-reloc"]
-    done = run_process([*argv, *extra])
-    assert done.returncode == 0, done.output
-    staged.replace(image)
-    shutil.rmtree(staged.parent, ignore_errors=True)
-
-
-def _copy(src: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / src.name
-    shutil.copyfile(src, dst)
-    return dst
-
-
-def _patch(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(data)
 
 
 def _failed(path: Path, **kw: object) -> set[str]:
@@ -171,13 +141,13 @@ def _shard_table(view, info, shard: int, index: int) -> int:  # type: ignore[no-
                                                      ("windows-x86_64", "1.13"), ("linux-aarch64", "1.10")])
 def test_wrong_target_count_fails_target_count(build: Callable[[str, str], Built], tmp_path: Path,
                                                target_name: str, layout: str) -> None:
-    img = _copy(build(target_name, layout).image, tmp_path)
+    img = copy_to(build(target_name, layout).image, tmp_path)
     info = read_image(img)
     with open_binary(img) as view:
         ptrs = view.read_pointers(info.table_symbols["jl_image_pointers"], 5)
         at = view.file_offset(ptrs[4])
     assert at is not None
-    _patch(img, at, struct.pack("<I", 2))  # the list now says 2 targets; the tables hold 3
+    patch(img, at, struct.pack("<I", 2))  # the list now says 2 targets; the tables hold 3
     if target_name.startswith("macos-aarch64"):
         # the patch also breaks the ad-hoc signature; re-check only the tables
         assert _failed(img) == {"target-count", "macho-code-signature"}
@@ -191,7 +161,7 @@ def test_wrong_target_count_fails_target_count(build: Callable[[str, str], Built
 def test_clone_pointer_moved_out_of_text_fails_function_pointers(build: Callable[[str, str], Built],
                                                                  tmp_path: Path) -> None:
     """1.11 ELF: clone pointers are RELATIVE relocations; move one addend into .data."""
-    img = _copy(build("linux-x86_64", "1.11").image, tmp_path)
+    img = copy_to(build("linux-x86_64", "1.11").image, tmp_path)
     info = read_image(img)
     with open_binary(img) as view:
         slot = info.shards[0].tables["clone_table"] + view.pointer_size  # clone #1 of shard 0
@@ -201,7 +171,7 @@ def test_clone_pointer_moved_out_of_text_fails_function_pointers(build: Callable
         entry = next(i for i in range(0, len(raw), 24) if struct.unpack_from("<Q", raw, i)[0] == slot)
         at = view.file_offset(rela.vaddr + entry + 16)
     assert at is not None
-    _patch(img, at, struct.pack("<q", data.vaddr + 8))
+    patch(img, at, struct.pack("<q", data.vaddr + 8))
     assert _failed(img) == {"function-pointers"}
     assert ".data" in verify_image(img)["function-pointers"].reason
 
@@ -209,54 +179,54 @@ def test_clone_pointer_moved_out_of_text_fails_function_pointers(build: Callable
 def test_function_offset_moved_fails_function_pointers_110(build: Callable[[str, str], Built],
                                                            tmp_path: Path) -> None:
     """1.10 Mach-O: 32-bit offsets from fvar_base; push one far past __text."""
-    img = _copy(build("macos-x86_64", "1.10").image, tmp_path)
+    img = copy_to(build("macos-x86_64", "1.10").image, tmp_path)
     info = read_image(img)
     with open_binary(img) as view:
         at = view.file_offset(info.shards[1].tables["fvar_offsets"] + 4 * 2)
     assert at is not None
-    _patch(img, at, struct.pack("<i", 0x40000))
+    patch(img, at, struct.pack("<i", 0x40000))
     assert _failed(img) == {"function-pointers"}
 
 
 def test_gvar_table_truncated_fails_image_header(build: Callable[[str, str], Built], tmp_path: Path) -> None:
-    img = _copy(build("linux-x86_64", "1.13").image, tmp_path)
+    img = copy_to(build("linux-x86_64", "1.13").image, tmp_path)
     info = read_image(img)
     with open_binary(img) as view:
         at = view.file_offset(info.shards[0].tables["gvar_offsets"])
     assert at is not None
-    _patch(img, at, struct.pack("<i", info.shards[0].ngvars - 1))
+    patch(img, at, struct.pack("<i", info.shards[0].ngvars - 1))
     assert _failed(img) == {"image-header"}
     assert "global variables" in verify_image(img)["image-header"].reason
 
 
 def test_removed_export_fails_loader_exports(build: Callable[[str, str], Built], tmp_path: Path) -> None:
     """Rename jl_image_pointers in .dynstr: the loader cannot find it; .symtab still can (decoding goes on)."""
-    img = _copy(build("linux-aarch64", "1.11").image, tmp_path)
+    img = copy_to(build("linux-aarch64", "1.11").image, tmp_path)
     with open_binary(img) as view:
         dynstr = next(s for s in view.sections if s.name == ".dynstr")
         raw = view.read_bytes(dynstr.vaddr, dynstr.size)
         at = view.file_offset(dynstr.vaddr + raw.index(b"\0jl_image_pointers\0") + 1)
     assert at is not None
-    _patch(img, at, b"JL")
+    patch(img, at, b"JL")
     assert _failed(img) == {"loader-exports"}
     reason = verify_image(img)["loader-exports"].reason
     assert "jl_image_pointers" in reason and "not exported" in reason
 
 
 def test_entry_point_changed_fails_pe_entry(build: Callable[[str, str], Built], tmp_path: Path) -> None:
-    img = _copy(build("windows-x86_64", "1.11").image, tmp_path)
+    img = copy_to(build("windows-x86_64", "1.11").image, tmp_path)
     info = read_image(img)
     with open_binary(img) as view:
         first_function = info.shards[0].func_addrs[0]
         pe = struct.unpack_from("<I", view.file_bytes(0x3C, 4))[0]
     assert first_function is not None
-    _patch(img, pe + 24 + 16, struct.pack("<I", first_function))  # OptionalHeader.AddressOfEntryPoint
+    patch(img, pe + 24 + 16, struct.pack("<I", first_function))  # OptionalHeader.AddressOfEntryPoint
     assert _failed(img) == {"pe-entry-point"}
 
 
 def test_pseudo_relocations_without_relocator_fail(build: Callable[[str, str], Built], tmp_path: Path) -> None:
     """A pseudo-relocation list (as lld 14/16 write silently) in a DLL whose entry is Julia's stub."""
-    img = _copy(build("windows-x86_64", "1.13").image, tmp_path)
+    img = copy_to(build("windows-x86_64", "1.13").image, tmp_path)
     import lief
 
     pe = lief.PE.parse(str(img))
@@ -267,20 +237,20 @@ def test_pseudo_relocations_without_relocator_fail(build: Callable[[str, str], B
     index = [s.name for s in pe.sections].index(".rdata")
     end = (rdata.virtual_size + 7) & ~7
     # the list goes into the padding, and .rdata grows over it (VirtualSize is at +8 of the header)
-    _patch(img, rdata.pointerto_raw_data + end, struct.pack("<IIIIII", 0, 0, 1, rdata.virtual_address,
+    patch(img, rdata.pointerto_raw_data + end, struct.pack("<IIIIII", 0, 0, 1, rdata.virtual_address,
                                                             data.virtual_address, 64))
-    _patch(img, hdr + 40 * index + 8, struct.pack("<I", end + 24))
+    patch(img, hdr + 40 * index + 8, struct.pack("<I", end + 24))
     assert _failed(img) == {"pe-pseudo-relocs"}
 
 
 def test_arm64_signature_covers_the_file(build: Callable[[str, str], Built], tmp_path: Path) -> None:
-    img = _copy(build("macos-aarch64", "1.9").image, tmp_path)
+    img = copy_to(build("macos-aarch64", "1.9").image, tmp_path)
     assert verify_image(img)["macho-code-signature"].passed
     info = read_image(img)
     with open_binary(img) as view:
         at = view.file_offset(info.shards[0].func_addrs[0])  # one instruction of the first function
     assert at is not None
-    _patch(img, at, b"\x1f\x20\x03\xd5")  # nop
+    patch(img, at, b"\x1f\x20\x03\xd5")  # nop
     assert _failed(img) == {"macho-code-signature"}
     assert "page" in verify_image(img)["macho-code-signature"].reason
 
