@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pylinkjl.errors import InputError, TargetError
 from pylinkjl.image import line_of_version, read_image
 from pylinkjl.verify import verify_image
 
+from .corrupt import copy_to, patch
 from .realdata import REAL
 
 IMAGES = sorted(p for p in REAL.glob("*/*/compiled/*/*/*") if p.suffix in (".so", ".dylib"))
@@ -34,16 +34,6 @@ def _rel(p: Path) -> str:
     return str(p.relative_to(REAL))
 
 
-def _copy(src: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / src.name
-    shutil.copyfile(src, dst)
-    return dst
-
-
-def _patch(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(data)
 
 
 def _failed(path: Path) -> set[str]:
@@ -90,40 +80,40 @@ def test_line_of_version() -> None:
 # -- corrupted copies ----------------------------------------------------------------------------------
 
 def test_linux19_offset_out_of_text_fails_function_pointers(tmp_path: Path) -> None:
-    img = _copy(LINUX19 / "Preferences/pWSk8_LJMjr.so", tmp_path)
+    img = copy_to(LINUX19 / "Preferences/pWSk8_LJMjr.so", tmp_path)
     with open_binary(img) as view:
         at = view.file_offset(view.export_address("jl_sysimg_fvars_offsets") + 4 * 3)
     assert at is not None
-    _patch(img, at, struct.pack("<i", 0x200000))  # far past .text, into .data
+    patch(img, at, struct.pack("<i", 0x200000))  # far past .text, into .data
     assert _failed(img) == {"function-pointers"}
     assert "function pointer" in verify_image(img)["function-pointers"].reason
 
 
 def test_linux19_gvar_offset_into_rodata_fails_data_pointers(tmp_path: Path) -> None:
-    img = _copy(LINUX19 / "Preferences/pWSk8_LJMjr.so", tmp_path)
+    img = copy_to(LINUX19 / "Preferences/pWSk8_LJMjr.so", tmp_path)
     with open_binary(img) as view:
         base = view.export_address("jl_sysimg_gvars_base")
         rodata = next(s for s in view.sections if s.name == ".rodata")
         at = view.file_offset(view.export_address("jl_sysimg_gvars_offsets") + 4 * 5)
     assert at is not None
-    _patch(img, at, struct.pack("<i", rodata.vaddr - base))
+    patch(img, at, struct.pack("<i", rodata.vaddr - base))
     assert _failed(img) == {"data-pointers"}
 
 
 def test_linux19_removed_export_fails_loader_exports(tmp_path: Path) -> None:
-    img = _copy(LINUX19 / "Adapt/rUIgN_LJMjr.so", tmp_path)
+    img = copy_to(LINUX19 / "Adapt/rUIgN_LJMjr.so", tmp_path)
     with open_binary(img) as view:
         dynstr = next(s for s in view.sections if s.name == ".dynstr")
         raw = view.read_bytes(dynstr.vaddr, dynstr.size)
         at = view.file_offset(dynstr.vaddr + raw.index(b"\0jl_dispatch_fvars_idxs\0") + 1)
     assert at is not None
-    _patch(img, at, b"xx")
+    patch(img, at, b"xx")
     assert _failed(img) == {"loader-exports"}
 
 
 def test_linux19_wrong_target_count_fails_target_count(tmp_path: Path) -> None:
     """jl_dispatch_fvars_idxs holds one record; make it claim to hold two: the walk runs off its end."""
-    img = _copy(LINUX19 / "DataStructures/xKiwJ_LJMjr.so", tmp_path)
+    img = copy_to(LINUX19 / "DataStructures/xKiwJ_LJMjr.so", tmp_path)
     with open_binary(img) as view:
         tids = view.file_offset(view.export_address("jl_dispatch_target_ids"))
     assert tids is not None
@@ -134,14 +124,14 @@ def test_linux19_wrong_target_count_fails_target_count(tmp_path: Path) -> None:
     raw = img.read_bytes()[tids:tids + 117]
     targets, _ = decode_target_list(raw)
     two = encode_target_list([targets[0].__class__("x", 0, 0, 0, 0), targets[0].__class__("y", 0, 0, 0, 0)])
-    _patch(img, tids, two)  # 2 records with no feature words (the 1.9 x86 list stores 11: target-list fails too)
+    patch(img, tids, two)  # 2 records with no feature words (the 1.9 x86 list stores 11: target-list fails too)
     failed = _failed(img)
     assert "target-count" in failed
     assert failed <= {"target-count", "target-list"}
 
 
 def test_mac111_fvar_pointer_into_data_fails_function_pointers(tmp_path: Path) -> None:
-    img = _copy(MAC111 / "Base64/D7K0n_GDH18.dylib", tmp_path)
+    img = copy_to(MAC111 / "Base64/D7K0n_GDH18.dylib", tmp_path)
     info = read_image(img)
     with open_binary(img) as view:
         table = view.read_pointers(info.table_symbols["jl_image_pointers"], 2)[1]
@@ -149,31 +139,31 @@ def test_mac111_fvar_pointer_into_data_fails_function_pointers(tmp_path: Path) -
         at = view.file_offset(fptrs + 8 * 2)
         data = next(s for s in view.sections if s.name == "__data")
     assert at is not None
-    _patch(img, at, struct.pack("<Q", data.vaddr + 64))  # rebased in place: the value is the address
+    patch(img, at, struct.pack("<Q", data.vaddr + 64))  # rebased in place: the value is the address
     assert _failed(img) == {"function-pointers"}
     assert "__data" in verify_image(img)["function-pointers"].reason
 
 
 def test_mac111_header_version_fails_image_header(tmp_path: Path) -> None:
-    img = _copy(MAC111 / "Base64/D7K0n_GDH18.dylib", tmp_path)
+    img = copy_to(MAC111 / "Base64/D7K0n_GDH18.dylib", tmp_path)
     info = read_image(img)
     with open_binary(img) as view:
         header = view.read_pointer(info.table_symbols["jl_image_pointers"])
         at = view.file_offset(header)
     assert at is not None
-    _patch(img, at, struct.pack("<I", 2))
+    patch(img, at, struct.pack("<I", 2))
     assert _failed(img) == {"image-header"}
     assert "version is 2" in verify_image(img)["image-header"].reason
 
 
 def test_mac19_removed_export_from_trie_fails_loader_exports(tmp_path: Path) -> None:
-    img = _copy(MAC19 / "Adapt/rUIgN_ucCNj.dylib", tmp_path)
+    img = copy_to(MAC19 / "Adapt/rUIgN_ucCNj.dylib", tmp_path)
     blob = img.read_bytes()
     with open_binary(img) as view:
         trie = view._export_trie()
     start = blob.index(trie)
     edge = trie.index(b"offsets\0")  # the edge shared by the *_offsets symbols
-    _patch(img, start + edge, b"OFFSETS")
+    patch(img, start + edge, b"OFFSETS")
     failed = verify_image(img)
     assert {c.name for c in failed.failed} == {"loader-exports"}
     assert "not exported" in failed["loader-exports"].reason
@@ -200,7 +190,7 @@ def test_cli_passes_and_reports(tmp_path: Path) -> None:
 
 
 def test_cli_failure_exit_codes(tmp_path: Path) -> None:
-    img = _copy(LINUX19 / "Adapt/rUIgN_LJMjr.so", tmp_path)
+    img = copy_to(LINUX19 / "Adapt/rUIgN_LJMjr.so", tmp_path)
     done = _cli(str(img), "--target", "macos-x86_64")
     assert done.returncode == 7
     assert "FAIL image-format" in done.stdout and "error:" in done.stderr
