@@ -140,6 +140,7 @@ class ImageInfo:
     tls_slots: dict[str, int | None] = field(default_factory=dict)
     small_typeof: int | None = None
     table_symbols: dict[str, int] = field(default_factory=dict)  # located entry symbols
+    rtld_marker: str | None = None  # jl_RTLD_DEFAULT_handle_pointer (to 1.10.3) or get_jl_..._addr (1.10.4+)
     problems: dict[str, list[str]] = field(default_factory=dict)  # check name -> what is wrong
 
     @property
@@ -160,6 +161,7 @@ class ImageInfo:
             "targets": [t.name for t in self.targets], "nshards": self.nshards, "nfuncs": self.nfuncs,
             "ngvars": self.ngvars, "clones_per_target": self.clones_per_target,
             "image_size": self.image_size, "cpu_target_string": self.cpu_target_string,
+            "rtld_marker": self.rtld_marker,
         }
 
 
@@ -184,15 +186,20 @@ def _lookup(view: BinaryView, name: str) -> int | None:
 
 
 def detect_line(view: BinaryView) -> tuple[Line, str]:
-    """The image layout line and a sentence saying which symbols decided it."""
+    """The image layout line and a sentence saying which symbols decided it. For the 9-pointer (1.10)
+    and 8-pointer (1.11-1.12) shard tables this is only a first guess: :func:`decode_image` settles it
+    from the tables themselves, since 1.10.4+ images define the 1.11 RTLD getter."""
     if _lookup(view, "jl_image_pointers") is not None:
         for name in ("jl_image_unpack", "jl_system_image_checksum"):
             if _lookup(view, name) is not None:
                 return "1.13", f"defines jl_image_pointers and {name}"
-        if _lookup(view, "get_jl_RTLD_DEFAULT_handle_addr") is not None:
-            return "1.11", "defines jl_image_pointers and get_jl_RTLD_DEFAULT_handle_addr"
         if _lookup(view, "jl_RTLD_DEFAULT_handle_pointer") is not None:
             return "1.10", "defines jl_image_pointers and jl_RTLD_DEFAULT_handle_pointer"
+        for name in ("jl_fvar_base_0", "jl_fvar_offsets_0"):
+            if view.symbol_address(name) is not None:
+                return "1.10", f"defines jl_image_pointers and {name} (9-pointer shards)"
+        if _lookup(view, "get_jl_RTLD_DEFAULT_handle_addr") is not None:
+            return "1.11", "defines jl_image_pointers and get_jl_RTLD_DEFAULT_handle_addr"
         return _guess_shard_layout(view)
     for name in ("jl_sysimg_fvars_offsets", "jl_dispatch_target_ids", "jl_dispatch_fvars_idxs"):
         if _lookup(view, name) is not None:
@@ -203,8 +210,28 @@ def detect_line(view: BinaryView) -> tuple[Line, str]:
                           "another library?")
 
 
+def rtld_marker(view: BinaryView) -> str | None:
+    """Which RTLD symbol the image defines: the data pointer (1.9 - 1.10.3) or the getter (1.10.4+)."""
+    for name in ("jl_RTLD_DEFAULT_handle_pointer", "get_jl_RTLD_DEFAULT_handle_addr"):
+        if _lookup(view, name) is not None:
+            return name
+    return None
+
+
+def expected_rtld_marker(julia_version: str) -> str:
+    """The RTLD symbol a Julia version's images define (PR #54572 swapped it in 1.10.4)."""
+    from .versions import JuliaVersion
+
+    try:
+        v = JuliaVersion.parse(julia_version)
+    except TargetError:  # a line name such as release-1.13 or master: all after 1.10.4
+        return "get_jl_RTLD_DEFAULT_handle_addr"
+    old = v.patch_given and v < JuliaVersion(1, 10, 4)  # "1.10" alone means the newest 1.10
+    return "jl_RTLD_DEFAULT_handle_pointer" if old else "get_jl_RTLD_DEFAULT_handle_addr"
+
+
 def _guess_shard_layout(view: BinaryView) -> tuple[Line, str]:
-    """Without the RTLD marker symbols, tell 9-pointer (1.10) from 8-pointer (1.11+) shards: a 1.11
+    """Without the marker symbols, tell 9-pointer (1.10) from 8-pointer (1.11+) shards: a 1.11
     shard starts with a pointer to a size_t count, a 1.10 shard with a code address."""
     try:
         ptrs_addr = _lookup(view, "jl_image_pointers")
@@ -596,19 +623,42 @@ def _finish(view: BinaryView, info: ImageInfo) -> None:
             info.problem("system-image-data", f"jl_system_image_size cannot be read: {err.problem}")
 
 
-def decode_image(view: BinaryView, *, julia_version: str | None = None) -> ImageInfo:
-    """Decode an opened image (see :func:`read_image`)."""
-    line, reason = detect_line(view)
+_SHARD_CHECKS = ("image-header", "function-pointers", "target-count")
+
+
+def _decode_as(view: BinaryView, line: Line, reason: str) -> ImageInfo:
     info = ImageInfo(view.path, line, reason, view.format, view.arch, view.kind, view.pointer_size)
-    if julia_version is not None:
-        want = line_of_version(julia_version)
-        if want != line:
-            info.problem("julia-line", f"the image has the {LINE_NAMES[line]} layout ({reason}), "
-                                       f"but Julia {julia_version} expects the {LINE_NAMES[want]} layout")
+    info.rtld_marker = rtld_marker(view)
     if line == "1.9":
         _decode_19(view, info)
     else:
         _decode_sharded(view, info)
+    return info
+
+
+def decode_image(view: BinaryView, *, julia_version: str | None = None) -> ImageInfo:
+    """Decode an opened image (see :func:`read_image`)."""
+    line, reason = detect_line(view)
+    info = _decode_as(view, line, reason)
+    if line in ("1.10", "1.11") and any(c in info.problems for c in _SHARD_CHECKS):
+        # The symbols only suggest the shard layout (1.10.4+ has 9-pointer shards and the 1.11 getter):
+        # the tables decide. Take the other layout only when it decodes cleanly.
+        other: Line = "1.11" if line == "1.10" else "1.10"
+        width = "8-pointer" if other == "1.11" else "9-pointer"
+        alt = _decode_as(view, other, f"{width} shard tables (they decode as {width}, not as {LINE_NAMES[line]}; "
+                                      f"RTLD marker {info.rtld_marker or 'none'})")
+        if not any(c in alt.problems for c in _SHARD_CHECKS):
+            info = alt
+    if julia_version is not None:
+        want = line_of_version(julia_version)
+        if want != info.line:
+            info.problem("julia-line", f"the image has the {info.line_name} layout ({info.line_reason}), "
+                                       f"but Julia {julia_version} expects the {LINE_NAMES[want]} layout")
+        elif info.line == "1.10" and info.rtld_marker is not None:
+            expected = expected_rtld_marker(julia_version)
+            if info.rtld_marker != expected:
+                info.problem("julia-line", f"the image defines {info.rtld_marker}, but Julia {julia_version} "
+                                           f"images define {expected} (it changed in 1.10.4)")
     _finish(view, info)
     log.debug("decoded %s: %s", view.path, info.summary())
     return info

@@ -260,7 +260,9 @@ def test_sniff_real_julia_images() -> None:
     assert len(images) > 20
     for image in images:
         kind = sniff_file(image)
-        expected = ("elf", "shared", "x86_64") if image.suffix == ".so" else ("macho", "shared", "x86_64")
+        platform = image.relative_to(REAL).parts[1]  # e.g. linux-x86_64, darwin-arm64
+        arch = {"arm64": "aarch64"}.get(platform.split("-")[1], platform.split("-")[1])
+        expected = ("elf" if image.suffix == ".so" else "macho", "shared", arch)
         assert (kind.format, kind.kind, kind.arch) == expected, image
     for cache in sorted(REAL.glob("*/*/compiled/*/*/*.ji"))[:5]:
         assert sniff_file(cache).description == "Julia cache file (.ji)"

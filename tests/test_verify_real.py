@@ -21,6 +21,7 @@ from pylinkjl.verify import verify_image
 
 from .corrupt import copy_to, patch
 from .realdata import REAL
+from .toolnames import LLVM_OBJCOPY
 
 IMAGES = sorted(p for p in REAL.glob("*/*/compiled/*/*/*") if p.suffix in (".so", ".dylib"))
 LINUX19 = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9"
@@ -65,6 +66,28 @@ def test_two_builds_of_one_package_decode_alike() -> None:
     a = read_image(LINUX19 / "Preferences/pWSk8_LJMjr.so")
     b = read_image(LINUX19 / "Preferences/pWSk8_0kJBY.so")
     assert (a.nfuncs, a.ngvars, a.target_list) == (b.nfuncs, b.ngvars, b.target_list)
+
+
+GLOB110 = REAL / "kanji709__SimGBS.jl/linux-x86_64/compiled/v1.10/Glob/3FzEV_ujJ6A.so"
+
+
+@pytest.mark.parametrize("strip", [False, True], ids=["symbols", "stripped"])
+def test_real_1_10_10_image_has_9_pointer_shards_and_the_getter(strip: bool, tmp_path: Path) -> None:
+    """1.10.4+ images define get_jl_RTLD_DEFAULT_handle_addr but keep the 1.10 shard tables; the layout
+    comes from the tables, so it is found with and without the static symbol table."""
+    img = GLOB110
+    if strip:
+        img = tmp_path / "stripped.so"
+        subprocess.run([LLVM_OBJCOPY, "--strip-all", str(GLOB110), str(img)], check=True)
+        with open_binary(img) as view:
+            assert view.symbol_address("jl_fvar_base_0") is None
+    info = read_image(img, julia_version="1.10.10")
+    assert (info.line, info.rtld_marker, info.problems) == ("1.10", "get_jl_RTLD_DEFAULT_handle_addr", {})
+    assert "9-pointer" in info.line_reason
+    assert verify_image(img).ok
+    assert _failed(img if strip else GLOB110) == set()
+    report = verify_image(img, julia_version="1.10.3")
+    assert {c.name for c in report.failed} == {"julia-line"} and "1.10.4" in report["julia-line"].reason
 
 
 def test_line_of_version() -> None:

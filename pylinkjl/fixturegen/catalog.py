@@ -51,6 +51,10 @@ def committed_specs() -> dict[str, FixtureSpec]:
     for layout in LAYOUTS:
         for t in ALL_TARGETS:
             out[f"{ARCHIVES_DIR}/{layout}-{t.name}.a"] = FixtureSpec(t, layout, blob_size=SMALL_BLOB)
+    # The 1.10 line has two variants: 1.10.0 - 1.10.3 export jl_RTLD_DEFAULT_handle_pointer, 1.10.4+ (the
+    # default 1.10.10 above) the getter get_jl_RTLD_DEFAULT_handle_addr, both with 9-pointer shard tables.
+    for t in ALL_TARGETS:
+        out[f"{ARCHIVES_DIR}/1.10.0-{t.name}.a"] = FixtureSpec(t, "1.10", julia_version="1.10.0", blob_size=SMALL_BLOB)
     for layout in LAYOUTS:
         for t in ALL_TARGETS:
             out[f"{ARCHIVES_DIR}/mv-{layout}-{t.name}.a"] = FixtureSpec(

@@ -313,7 +313,7 @@ class _Writer:
             pointers.append("jl_cpu_target_string")
         self.ptr_array("jl_image_pointers", pointers, x, constant=False)
         self.line(f"@jl_RTLD_DEFAULT_handle = external {self.data_import}global ptr")
-        if spec.layout == "1.10":
+        if not spec.rtld_getter:
             self.line(f"@jl_RTLD_DEFAULT_handle_pointer = {x}constant ptr @jl_RTLD_DEFAULT_handle, "
                       f"align {self.ps}")
         else:

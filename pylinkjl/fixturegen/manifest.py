@@ -42,6 +42,11 @@ CCALLABLES = {
 }
 
 
+def rtld_symbol(plan: ImagePlan) -> str:
+    """The image's RTLD marker: a data pointer up to 1.10.3, a getter function from 1.10.4."""
+    return "get_jl_RTLD_DEFAULT_handle_addr" if plan.spec.rtld_getter else "jl_RTLD_DEFAULT_handle_pointer"
+
+
 def exported_symbols(plan: ImagePlan) -> list[str]:
     """What the linked image exports (dynsym / PE export table / Mach-O export trie), plain names."""
     layout = plan.layout
@@ -50,7 +55,7 @@ def exported_symbols(plan: ImagePlan) -> list[str]:
         names += [*TABLES_19.values(), "jl_dispatch_target_ids", *TLS_19, "jl_RTLD_DEFAULT_handle_pointer"]
     else:
         names.append("jl_image_pointers")
-        names.append("jl_RTLD_DEFAULT_handle_pointer" if layout == "1.10" else "get_jl_RTLD_DEFAULT_handle_addr")
+        names.append(rtld_symbol(plan))
     if layout == "1.13":
         names += ["jl_system_image_checksum", "jl_image_unpack"]
     return sorted(names)
@@ -100,7 +105,7 @@ def member_symbols(plan: ImagePlan) -> dict[str, dict[str, list[str]]]:
             local += ["jl_image_header", "jl_dispatch_target_ids"]
             local += ["jl_cpu_target_string"] if layout == "1.13" else []
             defined += ["jl_shard_tables", "jl_ptls_table", *PTLS, "jl_small_typeof", "jl_image_pointers", *stub]
-            defined.append("jl_RTLD_DEFAULT_handle_pointer" if layout == "1.10" else "get_jl_RTLD_DEFAULT_handle_addr")
+            defined.append(rtld_symbol(plan))
             undefined |= {f"jl_{r}{s.suffix}" for s in plan.shards for r in shard_table_roles(layout)}
             undefined.add("jl_RTLD_DEFAULT_handle")
         else:
@@ -144,9 +149,8 @@ def image_entry(plan: ImagePlan) -> dict[str, Any]:
         "encoding": ENCODINGS[layout],
         "tls_slots": TLS_19 if layout == "1.9" else PTLS,
         "small_typeof_bytes": None if layout == "1.9" else SMALL_TYPEOF_BYTES,
-        "rtld": {"symbol": "jl_RTLD_DEFAULT_handle_pointer", "kind": "pointer", "refers_to": "jl_RTLD_DEFAULT_handle"}
-        if layout in ("1.9", "1.10") else
-        {"symbol": "get_jl_RTLD_DEFAULT_handle_addr", "kind": "function", "refers_to": "jl_RTLD_DEFAULT_handle"},
+        "rtld": {"symbol": rtld_symbol(plan), "kind": "function" if spec.rtld_getter else "pointer",
+                 "refers_to": "jl_RTLD_DEFAULT_handle"},
         "cpu_target_string": spec.cpu_target_string if layout == "1.13" else None,
         "target_ids": {
             "symbol": "jl_dispatch_target_ids", "exported": layout == "1.9", "hex": plan.target_ids.hex(),

@@ -120,7 +120,7 @@ class ImagePlan:
     def data_addresses_in_initializers(self) -> list[str]:
         """Runtime data whose address sits in a static initializer (not reached through code): on COFF
         the import library must define the plain symbol, a DATA-only import cannot satisfy it."""
-        return ["jl_RTLD_DEFAULT_handle"] if self.layout in ("1.9", "1.10") else []
+        return [] if self.spec.rtld_getter else ["jl_RTLD_DEFAULT_handle"]
 
 
 def member_names(spec: FixtureSpec) -> tuple[str, ...]:

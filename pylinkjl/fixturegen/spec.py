@@ -5,7 +5,8 @@ A *layout* is the shape of Julia's ``jl_dump_native`` output, which changed thre
 
 - ``"1.9"``:  ``text.o`` + ``data.o``; exported ``jl_sysimg_*`` / ``jl_dispatch_*`` tables with 32-bit offsets.
 - ``"1.10"``: ``text#<i>.o`` shards + ``metadata.o`` + ``sysimg.o``; ``jl_image_pointers`` (5 entries),
-  9-pointer shard tables with 32-bit offsets, ``jl_RTLD_DEFAULT_handle_pointer``.
+  9-pointer shard tables with 32-bit offsets; ``jl_RTLD_DEFAULT_handle_pointer`` up to 1.10.3, the
+  ``get_jl_RTLD_DEFAULT_handle_addr`` function from 1.10.4 (PR #54572, with dllimport data on Windows).
 - ``"1.11"``: Julia 1.11 and 1.12: 8-pointer shard tables with absolute pointers,
   ``get_jl_RTLD_DEFAULT_handle_addr``.
 - ``"1.13"``: the release-1.13 line: 6 image pointers (``jl_cpu_target_string``),
@@ -27,7 +28,10 @@ LAYOUTS: tuple[Layout, ...] = ("1.9", "1.10", "1.11", "1.13")
 # A recent release of each line; the CPU feature tables (word counts) follow this version.
 DEFAULT_JULIA_VERSION: dict[str, str] = {"1.9": "1.9.4", "1.10": "1.10.10", "1.11": "1.11.7", "1.13": "1.13.0"}
 # Julia made its data imports dllimport in 1.10.4 (PR #54572) together with --disable-auto-import.
+# The same backport replaced the exported jl_RTLD_DEFAULT_handle_pointer by the getter function
+# get_jl_RTLD_DEFAULT_handle_addr: a constant &jl_RTLD_DEFAULT_handle cannot be linked once that is dllimport.
 FIRST_DLLIMPORT_VERSION = JuliaVersion(1, 10, 4)
+FIRST_RTLD_GETTER_VERSION = FIRST_DLLIMPORT_VERSION
 
 
 def layout_for_version(version: str) -> Layout:
@@ -108,6 +112,13 @@ class FixtureSpec:
     @property
     def cpu_target_string(self) -> str:
         return ";".join(self.cpu_targets)
+
+    @property
+    def rtld_getter(self) -> bool:
+        """Whether the image defines ``get_jl_RTLD_DEFAULT_handle_addr`` (1.10.4+) rather than the
+        ``jl_RTLD_DEFAULT_handle_pointer`` data pointer (1.9 - 1.10.3)."""
+        assert self.julia_version is not None
+        return not JuliaVersion.parse(self.julia_version) < FIRST_RTLD_GETTER_VERSION
 
     @property
     def ntargets(self) -> int:
