@@ -15,12 +15,14 @@ from pylinkjl.linking import link_image
 from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target, host_target, parse_target
 
+from .toolnames import LLVM_DLLTOOL
+
 lief = pytest.importorskip("lief")
 DATA = Path(__file__).parent / "data" / "loaders"
 CLANG = shutil.which("clang-19")
 LLD = shutil.which("lld-19")
 WINE64 = shutil.which("wine64") or ("/usr/lib/wine/wine64" if Path("/usr/lib/wine/wine64").exists() else None)
-WINE32 = shutil.which("wine") if shutil.which("wine") and Path("/usr/lib/wine/wine").exists() else None
+WINE32 = shutil.which("wine") or next((p for p in ("/usr/lib/wine/wine",) if os.access(p, os.X_OK)), None)
 
 
 def exported(binary: object) -> set[str]:
@@ -106,9 +108,14 @@ def _windows_runtime(target: Target, folder: Path) -> None:
     (folder / "k32.def").write_text("LIBRARY KERNEL32.dll\nEXPORTS\nLoadLibraryA@4\nGetProcAddress@8\n"
                                     "ExitProcess@4\n" if target.arch == "i686" else
                                     "LIBRARY KERNEL32.dll\nEXPORTS\nLoadLibraryA\nGetProcAddress\nExitProcess\n")
-    kill_at = ["/kill-at"] if target.arch == "i686" else []
-    done = run_process([str(LLD), "-flavor", "link", "/lib", f"/def:{folder / 'k32.def'}", *kill_at,
-                        f"/machine:{target.coff_machine}", f"/out:{folder / 'libk32.a'}"])
+    if target.arch == "i686":
+        # stdcall imports: the objects ask for _LoadLibraryA@4, kernel32 exports LoadLibraryA. llvm-dlltool -k
+        # keeps the decorated symbol and drops the @N from the import name (LLD's /lib /kill-at cannot).
+        done = run_process([LLVM_DLLTOOL, "-m", "i386", "-d", str(folder / "k32.def"), "-l",
+                            str(folder / "libk32.a"), "-k"])
+    else:
+        done = run_process([str(LLD), "-flavor", "link", "/lib", f"/def:{folder / 'k32.def'}",
+                            f"/machine:{target.coff_machine}", f"/out:{folder / 'libk32.a'}"])
     assert done.returncode == 0, done.output
     obj = folder / "winloader.o"
     assert run_process([str(CLANG), f"--target={target.triple}", "-c", "-O2", "-ffreestanding",
