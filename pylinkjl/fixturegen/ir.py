@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..target import Target
-from .plan import ImagePlan, Shard, build_plan
+from .plan import ImagePlan, Shard, build_plan, latest_builtin
 from .spec import FixtureSpec
 
 SMALL_TYPEOF_BYTES = 1024  # sizeof(jl_small_typeof): (jl_max_tags << 4) bytes
@@ -128,7 +128,8 @@ class _Writer:
         kinds = {f.kind for f in shard.functions}
         self.declare("ijl_apply_generic", "declare ptr @ijl_apply_generic(ptr, ptr, i32)")
         if "generic" in kinds:
-            self.declare("jl_f__call_latest", "declare ptr @jl_f__call_latest(ptr, ptr, i32)")
+            latest = latest_builtin(self.spec.layout)
+            self.declare(latest, f"declare ptr @{latest}(ptr, ptr, i32)")
         if "runtime" in kinds:
             self.declare("ijl_box_int64", "declare ptr @ijl_box_int64(i64)")
             self.declare("jl_nothing", f"@jl_nothing = external {self.data_import}global ptr")
@@ -176,7 +177,7 @@ class _Writer:
         elif f.kind == "generic":
             body += [f"%g = load ptr, ptr @{f.gvar}, align {ps}",
                      "%a = call ptr @ijl_apply_generic(ptr %g, ptr null, i32 0)",
-                     "%b = call ptr @jl_f__call_latest(ptr %a, ptr null, i32 0)",
+                     f"%b = call ptr @{latest_builtin(self.spec.layout)}(ptr %a, ptr null, i32 0)",
                      "%r = ptrtoint ptr %b to i64"]
         else:  # runtime
             slot = "jl_pgcstack_func_slot"

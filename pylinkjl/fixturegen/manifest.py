@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .ir import SMALL_TYPEOF_BYTES, shard_table_roles
-from .plan import ImagePlan
+from .plan import ImagePlan, latest_builtin
 
 MANIFEST_VERSION = 1
 
@@ -89,7 +89,7 @@ def member_symbols(plan: ImagePlan) -> dict[str, dict[str, list[str]]]:
                 defined += list(CCALLABLES)
                 undefined.add("ijl_apply_generic")
             if "generic" in kinds:
-                undefined |= {"ijl_apply_generic", "jl_f__call_latest"}
+                undefined |= {"ijl_apply_generic", latest_builtin(layout)}
             if "runtime" in kinds:
                 undefined |= {"ijl_box_int64", "jl_nothing"} | ({"sin"} if plan.uses_libm() else set())
             if layout == "1.9":

@@ -8,7 +8,7 @@ Rules (a small model of Julia's multiversioning, julia-linking.md §3.4 - §3.5)
 - fvar ``g`` is ``julia_f_<g>``; it lives in shard ``g % nshards`` (local index ``g // nshards``).
   gvar ``g`` is ``jl_globalYY.<g>``, also in shard ``g % nshards``.
 - Function kinds by local index ``% 4``: 0 leaf (loads a gvar), 1 call (calls its predecessor), 2 generic
-  (``ijl_apply_generic``, ``jl_f__call_latest``), 3 runtime (``jl_nothing``, ``ijl_box_int64``, TLS slot,
+  (``ijl_apply_generic``, ``jl_f__call_latest``; ``jl_f_invokelatest`` in 1.13), 3 runtime (``jl_nothing``, ``ijl_box_int64``, TLS slot,
   ``jl_small_typeof`` from 1.10, ``sin`` in the libm layouts).
 - Target 0 and ``clone_all`` targets have every function (clones ``<f>.<t>``, ``<f>.clone_<t>`` in 1.9).
   Other targets clone the runtime-kind functions and every callee; callers are never cloned for them,
@@ -29,9 +29,16 @@ LIBM_LAYOUTS = ("1.10", "1.13")  # layouts whose code also calls libm (sin)
 
 # Runtime symbols the generated code uses, by kind, and the library that provides them.
 RUNTIME_FUNCTIONS = {"ijl_apply_generic": "libjulia-internal", "jl_f__call_latest": "libjulia-internal",
+                     "jl_f_invokelatest": "libjulia-internal",
                      "ijl_box_int64": "libjulia-internal", "jl_image_unpack_uncomp": "libjulia-internal",
                      "sin": "libm"}
 RUNTIME_DATA = {"jl_nothing": "libjulia", "jl_RTLD_DEFAULT_handle": "libjulia-internal"}
+
+
+def latest_builtin(layout: str) -> str:
+    """The invokelatest builtin generic code calls: Julia 1.13 renamed jl_f__call_latest (the real 1.13.1
+    libjulia-internal exports only jl_f_invokelatest)."""
+    return "jl_f_invokelatest" if layout == "1.13" else "jl_f__call_latest"
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,7 @@ class ImagePlan:
         kinds = self.kinds()
         names = ["ijl_apply_generic"]  # the ccallable pkg_call_runtime always calls it
         if "generic" in kinds:
-            names.append("jl_f__call_latest")
+            names.append(latest_builtin(self.layout))
         if "runtime" in kinds:
             names.append("ijl_box_int64")
             if self.uses_libm():
