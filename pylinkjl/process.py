@@ -1,7 +1,9 @@
 """The one place in pylinkjl that starts a process.
 
 No shell, ever: argv is a list. Output is captured (stdout and stderr merged, as a user would see
-them), a timeout kills the whole process, and Ctrl-C kills the child before it propagates.
+them), a timeout kills the whole process group (a linker wrapper that forks cannot outlive it, nor keep
+the pipe open), and Ctrl-C kills the child before it propagates. On Linux the child also dies with us
+(PR_SET_PDEATHSIG), so even SIGKILL of pylinkjl leaves no orphaned linker.
 
 Ctrl-C reaches only the main thread, so children started from worker threads (batch relinking) are
 tracked: :func:`kill_running` kills them from any thread, and their ``run_process`` returns as killed.
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -33,6 +37,43 @@ class Completed:
     timed_out: bool = False
 
 
+# After the group is killed, output still held by a stray descendant is not waited for longer than this.
+_DRAIN_SECONDS = 2.0
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when the parent dies."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except OSError:  # already reaped
+        pass
+
+
+def _drain(proc: subprocess.Popen[bytes]) -> bytes:
+    """What the killed child wrote, without hanging on a pipe a descendant still holds."""
+    try:
+        out, _ = proc.communicate(timeout=_DRAIN_SECONDS)
+        return out or b""
+    except subprocess.TimeoutExpired:
+        if proc.stdout is not None:
+            proc.stdout.close()
+        proc.wait()
+        return b""
+
+
 def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float | None = None,
                 cwd: str | os.PathLike[str] | None = None) -> Completed:
     """Run ``argv`` to completion and return what happened. Raises FileNotFoundError/PermissionError
@@ -40,7 +81,8 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
     start = time.perf_counter()
     proc = subprocess.Popen(
         list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=None if env is None else dict(env), cwd=cwd,
+        env=None if env is None else dict(env), cwd=cwd, start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
     )
     with _running_lock:
         _running[proc] = threading.get_ident()
@@ -48,11 +90,11 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
+        _kill_group(proc)
+        out = _drain(proc)
         timed_out = True
     except BaseException:  # KeyboardInterrupt included: never leave an orphaned linker behind
-        proc.kill()
+        _kill_group(proc)
         proc.wait()
         raise
     finally:
@@ -71,10 +113,7 @@ def kill_running(thread_ids: Collection[int] | None = None) -> int:
     with _running_lock:
         victims = [p for p, tid in _running.items() if thread_ids is None or tid in thread_ids]
     for proc in victims:
-        try:
-            proc.kill()
-        except OSError:  # already reaped
-            pass
+        _kill_group(proc)
     if victims:
         log.debug("killed %d running child process(es)", len(victims))
     return len(victims)
