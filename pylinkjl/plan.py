@@ -8,6 +8,7 @@ runner executes it; ``--dry-run`` and ``--json`` print it; golden tests compare 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import uuid
@@ -56,6 +57,15 @@ class LinkRequest:
     timeout: float | None = None
     staging_token: str | None = None  # fixed name of the staging folder (tests); random otherwise
     threads: int | None = None  # cap LLD's own threads (batch relinking); None: LLD decides
+
+    def __post_init__(self) -> None:
+        check_timeout(self.timeout)
+
+
+def check_timeout(seconds: float | None) -> None:
+    """A timeout is a finite number of seconds above zero (inf, nan, 0 and negatives are refused)."""
+    if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise TargetError(f"--timeout must be a finite number of seconds above 0, not {seconds!r}")
 
 
 @dataclass(frozen=True)

@@ -231,3 +231,17 @@ def test_long_command_lines_go_through_a_response_file(clang_objects: dict[Targe
     monkeypatch.setattr(pylinkjl.runner, "RSP_THRESHOLD", 100)  # as if the OS allowed only 100 characters
     result = link_image(clang_objects[LINUX], tmp_path / "x.so", target=LINUX)
     assert result.response_file and result.output.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-1", "-inf", "soon"])
+def test_bad_timeout_is_a_usage_error_before_anything_runs(value: str, tmp_path: Path) -> None:
+    archive = Path(__file__).parents[1] / "pylinkjl/samples/pkgimage-1.11-linux-x86_64.a"
+    for command in (["link", archive, "-o", tmp_path / "x.so"], ["relink", archive, "--out-dir", tmp_path]):
+        done = cli(*command, f"--timeout={value}")
+        assert done.returncode == 2, (command, done.stderr)
+        assert "finite number of seconds above 0" in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+    from pylinkjl.errors import TargetError
+
+    with pytest.raises(TargetError, match="finite number of seconds"):
+        link_plan(archive, tmp_path / "x.so", timeout=float(value) if value != "soon" else -1.0)

@@ -78,3 +78,19 @@ def reporting(verbosity: int = 0, as_json: bool = False) -> Iterator[None]:
         fail(PylinkjlError(f"internal error: {type(err).__name__}: {err}",
                            hint="rerun with -vv for the traceback and report it"), as_json=as_json)
 
+
+
+class Seconds(click.ParamType):
+    """``--timeout``: a finite number of seconds above 0, checked by the library's own rule (usage error, rc 2)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from ..plan import check_timeout
+
+        try:
+            seconds = float(value)
+            check_timeout(seconds)
+        except (TypeError, ValueError, PylinkjlError):
+            self.fail(f"{value!r} is not a finite number of seconds above 0", param, ctx)
+        return seconds

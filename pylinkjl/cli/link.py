@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..plan import LinkPlan, julia_verbose_linking
-from .common import emit_json, reporting, setup_logging
+from .common import Seconds, emit_json, reporting, setup_logging
 
 log = logging.getLogger("pylinkjl.cli")
 
@@ -71,7 +71,7 @@ def _shell(value: str) -> str:
 @click.option("--macos-sdk", metavar="X.Y", help="SDK version for -platform_version (default: the minimum).")
 @click.option("--stub-missing", is_flag=True, help="Generate stubs for libraries a real Julia install lacks.")
 @click.option("--julia-exact", is_flag=True, help="Julia's command exactly: none of pylinkjl's deviations.")
-@click.option("--timeout", type=float, help="Stop LLD after this many seconds.")
+@click.option("--timeout", type=Seconds(), help="Stop LLD after this many seconds.")
 @click.option("--response-file", is_flag=True, help="Pass the arguments through a response file.")
 @click.option("--verify", "verify_after", is_flag=True, help="Verify the image after linking (fails the command "
               "if a check fails).")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .common import emit_json, reporting, setup_logging
+from .common import Seconds, emit_json, reporting, setup_logging
 
 _MAX_LLD_LINES = 12  # lines of LLD output shown per failure without -v
 
@@ -66,7 +66,7 @@ def _summary(results: list[Any], seconds: float, jobs: int, threads: int) -> str
 @click.option("--julia-home", type=click.Path(path_type=Path), help="A Julia install for the target.")
 @click.option("--lld", type=click.Path(path_type=Path), help="The LLD to run (else PYLINKJL_LLD, Julia's, PATH).")
 @click.option("-j", "--jobs", type=int, help="Links run at once (default: the CPU count).")
-@click.option("--timeout", type=float, help="Stop each LLD after this many seconds.")
+@click.option("--timeout", type=Seconds(), help="Stop each LLD after this many seconds.")
 @click.option("--verify", "verify_after", is_flag=True, help="Verify each image after linking (a failed check "
               "fails the item).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document with every result.")
