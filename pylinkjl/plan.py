@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import re
+import stat
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import deviations as dev
-from .errors import PylinkjlError, TargetError
+from .errors import InputError, PylinkjlError, TargetError
 from .inputs import InputSummary, examine_inputs
 from .juliatree import JuliaTree, open_tree
 from .libraries import condition_holds, find_static, resolve_libraries
@@ -66,6 +67,32 @@ def check_timeout(seconds: float | None) -> None:
     """A timeout is a finite number of seconds above zero (inf, nan, 0 and negatives are refused)."""
     if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
         raise TargetError(f"--timeout must be a finite number of seconds above 0, not {seconds!r}")
+
+
+_SPECIAL = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
+            stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+
+
+def check_output(output: Path, inputs: Sequence[Path]) -> Path:
+    """The output must be a regular file or not exist yet, and must not be one of the inputs: the link
+    renames a new file over it, which would destroy a device node, FIFO or socket, or an input."""
+    try:
+        st = os.stat(output)
+    except FileNotFoundError:
+        return output
+    except OSError as err:
+        raise InputError(output, f"cannot be examined as the output: {err.strerror}") from None
+    kind = _SPECIAL.get(stat.S_IFMT(st.st_mode))
+    if kind is not None:
+        raise InputError(output, f"is {kind}; the output must be a regular file or a new name "
+                                 "(pylinkjl never replaces special files or folders)")
+    for given in inputs:
+        try:
+            if os.path.samefile(given, output):
+                raise InputError(output, f"is also an input ({given}); linking would overwrite it")
+        except OSError:
+            continue
+    return output
 
 
 @dataclass(frozen=True)
@@ -247,7 +274,7 @@ def plan_link(request: LinkRequest, *, environ: Mapping[str, str] = os.environ) 
     lld = find_lld(explicit=request.lld, julia_home=request.julia_home, flavor=prof.flavor, environ=environ)
     debug = request.debug or (tree.debug if tree is not None else False)
     exact = request.julia_exact
-    output = Path(request.output).absolute()
+    output = check_output(Path(request.output).absolute(), request.inputs)
     staging_dir = output.parent / f".pylinkjl-{request.staging_token or uuid.uuid4().hex[:12]}"
     staged_output = staging_dir / output.name
     applied: list[str] = []

@@ -245,3 +245,30 @@ def test_bad_timeout_is_a_usage_error_before_anything_runs(value: str, tmp_path:
 
     with pytest.raises(TargetError, match="finite number of seconds"):
         link_plan(archive, tmp_path / "x.so", timeout=float(value) if value != "soon" else -1.0)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "chardev", "folder", "input"])
+def test_special_output_is_refused_and_left_alone(kind: str, tmp_path: Path) -> None:
+    """Never with the real /dev/null: a private node in tmp_path (root, as in Docker/CI, may make one)."""
+    import stat as st
+
+    archive = tmp_path / "pkg.a"
+    archive.write_bytes((Path(__file__).parents[1] / "pylinkjl/samples/pkgimage-1.11-linux-x86_64.a").read_bytes())
+    out = tmp_path / "out.so"
+    if kind == "fifo":
+        os.mkfifo(out)
+    elif kind == "chardev":
+        if os.geteuid() != 0:
+            pytest.skip("making a device node needs root")
+        os.mknod(out, 0o600 | st.S_IFCHR, os.makedev(1, 3))  # a private null device
+    elif kind == "folder":
+        out.mkdir()
+    else:
+        out = archive
+    before = os.lstat(out)
+    done = cli("link", archive, "-o", out, "--target", "linux-x86_64")
+    assert done.returncode == 3, done.stderr
+    assert str(out) in done.stderr and "Traceback" not in done.stderr
+    after = os.lstat(out)
+    assert (after.st_ino, after.st_mode, after.st_size) == (before.st_ino, before.st_mode, before.st_size)
+    assert leftovers(tmp_path) == []
