@@ -220,13 +220,13 @@ def rtld_marker(view: BinaryView) -> str | None:
 
 def expected_rtld_marker(julia_version: str) -> str:
     """The RTLD symbol a Julia version's images define (PR #54572 swapped it in 1.10.4)."""
-    from .versions import JuliaVersion
+    from .versions import DLLIMPORT_AND_RTLD_GETTER_SINCE, JuliaVersion
 
     try:
         v = JuliaVersion.parse(julia_version)
     except TargetError:  # a line name such as release-1.13 or master: all after 1.10.4
         return "get_jl_RTLD_DEFAULT_handle_addr"
-    old = v.patch_given and v < JuliaVersion(1, 10, 4)  # "1.10" alone means the newest 1.10
+    old = v.patch_given and v < DLLIMPORT_AND_RTLD_GETTER_SINCE  # "1.10" alone means the newest 1.10
     return "jl_RTLD_DEFAULT_handle_pointer" if old else "get_jl_RTLD_DEFAULT_handle_addr"
 
 

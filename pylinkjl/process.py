@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger("pylinkjl.process")
@@ -41,14 +41,30 @@ class Completed:
 _DRAIN_SECONDS = 2.0
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGKILL it when the parent dies."""
-    import ctypes
+_prctl: Callable[..., int] | None = None
 
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGKILL the child when its parent dies (PR_SET_PDEATHSIG). prctl is
+    resolved here, in the parent, so the forked child only makes one foreign call: no import, no lock a
+    batch worker thread could hold at fork time. (The death signal follows the forking thread, which
+    waits for the child anyway.)"""
+    global _prctl
+    if not sys.platform.startswith("linux"):
+        return None
+    if _prctl is None:
+        import ctypes
+
+        try:
+            _prctl = ctypes.CDLL(None).prctl
+        except (OSError, AttributeError):
+            return None
+    prctl = _prctl
+
+    def hook() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    return hook
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -82,7 +98,7 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
     proc = subprocess.Popen(
         list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env=None if env is None else dict(env), cwd=cwd, start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+        preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509
     )
     with _running_lock:
         _running[proc] = threading.get_ident()

@@ -40,3 +40,8 @@ class JuliaVersion:
     def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.patch}" if self.patch_given else f"{self.major}.{self.minor}"
         return f"{text}-{self.prerelease}" if self.prerelease else text
+
+
+# Julia 1.10.4 (PR #54572) made runtime data dllimport on Windows and, with it, replaced the exported
+# jl_RTLD_DEFAULT_handle_pointer by the getter get_jl_RTLD_DEFAULT_handle_addr (docs/julia-linking.md §3.2a).
+DLLIMPORT_AND_RTLD_GETTER_SINCE = JuliaVersion(1, 10, 4)

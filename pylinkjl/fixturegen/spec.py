@@ -20,18 +20,16 @@ from typing import Literal
 
 from ..errors import TargetError
 from ..target import Target, parse_target
-from ..versions import JuliaVersion
+from ..versions import DLLIMPORT_AND_RTLD_GETTER_SINCE, JuliaVersion
 
 Layout = Literal["1.9", "1.10", "1.11", "1.13"]
 LAYOUTS: tuple[Layout, ...] = ("1.9", "1.10", "1.11", "1.13")
 
 # A recent release of each line; the CPU feature tables (word counts) follow this version.
 DEFAULT_JULIA_VERSION: dict[str, str] = {"1.9": "1.9.4", "1.10": "1.10.10", "1.11": "1.11.7", "1.13": "1.13.0"}
-# Julia made its data imports dllimport in 1.10.4 (PR #54572) together with --disable-auto-import.
-# The same backport replaced the exported jl_RTLD_DEFAULT_handle_pointer by the getter function
-# get_jl_RTLD_DEFAULT_handle_addr: a constant &jl_RTLD_DEFAULT_handle cannot be linked once that is dllimport.
-FIRST_DLLIMPORT_VERSION = JuliaVersion(1, 10, 4)
-FIRST_RTLD_GETTER_VERSION = FIRST_DLLIMPORT_VERSION
+# Julia made its data imports dllimport in 1.10.4 (PR #54572) together with --disable-auto-import, and
+# replaced jl_RTLD_DEFAULT_handle_pointer by the getter get_jl_RTLD_DEFAULT_handle_addr.
+FIRST_DLLIMPORT_VERSION = DLLIMPORT_AND_RTLD_GETTER_SINCE
 
 
 def layout_for_version(version: str) -> Layout:
@@ -118,7 +116,7 @@ class FixtureSpec:
         """Whether the image defines ``get_jl_RTLD_DEFAULT_handle_addr`` (1.10.4+) rather than the
         ``jl_RTLD_DEFAULT_handle_pointer`` data pointer (1.9 - 1.10.3)."""
         assert self.julia_version is not None
-        return not JuliaVersion.parse(self.julia_version) < FIRST_RTLD_GETTER_VERSION
+        return not JuliaVersion.parse(self.julia_version) < DLLIMPORT_AND_RTLD_GETTER_SINCE
 
     @property
     def ntargets(self) -> int:
