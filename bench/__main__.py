@@ -21,7 +21,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 def _lld_version() -> str:
     from pylinkjl.errors import PylinkjlError
-    from pylinkjl.lld import find_lld
+    from pylinkjl.link.lld import find_lld
 
     try:
         return find_lld().version_string or "?"
@@ -30,7 +30,7 @@ def _lld_version() -> str:
 
 
 def machine() -> dict[str, Any]:
-    from pylinkjl.batch import cpu_count
+    from pylinkjl.batch.run import cpu_count
 
     return {
         "cpus": cpu_count(), "machine": platform.machine(), "system": f"{platform.system()} {platform.release()}",

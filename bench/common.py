@@ -78,7 +78,7 @@ print(json.dumps({"rc": done.returncode, "kb": resource.getrusage(resource.RUSAG
 # The library in a fresh Python: peak of the Python process itself (VmHWM) and of its children (LLD).
 _LIBRARY_PEAK_CHILD = """
 import json, re, resource, sys
-from pylinkjl.linking import link_image
+from pylinkjl.link.api import link_image
 link_image(sys.argv[1], sys.argv[2], target=sys.argv[3])
 status = open("/proc/self/status").read()
 own = int(re.search(r"VmHWM:\\s+(\\d+)", status).group(1))

@@ -19,8 +19,8 @@ from typing import Any
 
 import crc32c
 
-from pylinkjl.depot import scan_depot
-from pylinkjl.inspect import Session
+from pylinkjl.caches.depot import scan_depot
+from pylinkjl.caches.verdict import Session
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real" / "alexwjung__dot_julia" / "linux-x86_64"
 

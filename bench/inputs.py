@@ -19,8 +19,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from pylinkjl.fixturegen.catalog import mv_cpu_targets
-from pylinkjl.fixturegen.spec import FixtureSpec
+from fixturegen.catalog import mv_cpu_targets
+from fixturegen.spec import FixtureSpec
 from pylinkjl.target import Target, parse_target
 
 log = logging.getLogger("bench.inputs")
@@ -51,7 +51,7 @@ def describe(spec: FixtureSpec) -> str:
 
 def archive(size: str, target: Target | str, *, quick: bool = False) -> Path:
     """The archive of ``size`` for ``target``, generated on first use."""
-    from pylinkjl.fixturegen.build import generate_archive
+    from fixturegen.build import generate_archive
 
     target = parse_target(target) if isinstance(target, str) else target
     spec = spec_for(size, target, quick=quick)

@@ -44,7 +44,7 @@ GOALS = {"small": "goal: CLI < 60 ms over LLD", "large": "goal: CLI / LLD < 1.10
 
 
 def _measure(fmt: str, target: str, size: str, runs: int, quick: bool) -> list[dict[str, Any]]:
-    from pylinkjl.linking import link_image, link_plan
+    from pylinkjl.link.api import link_image, link_plan
 
     archive = inputs.archive(size, target, quick=quick)
     spec = inputs.spec_for(size, parse_target(target), quick=quick)
@@ -99,9 +99,9 @@ _STEPS = [
     ("python start-up", "pass"),
     ("+ import click", "import click"),
     ("+ pylinkjl link's imports",
-     "import pylinkjl.cli, pylinkjl.cli.link, pylinkjl.plan, pylinkjl.runner, pylinkjl.linking"),
+     "import pylinkjl.cli, pylinkjl.cli.link, pylinkjl.link.plan, pylinkjl.link.run, pylinkjl.link.api"),
     ("+ planning (LLD probe included)",
-     "import sys; from pylinkjl.linking import link_plan; link_plan(sys.argv[1], sys.argv[2], target='linux-x86_64')"),
+     "import sys; from pylinkjl.link.api import link_plan; link_plan(sys.argv[1], sys.argv[2], target='linux-x86_64')"),
 ]
 
 

@@ -33,7 +33,7 @@ TARGET = "linux-x86_64"
 
 
 def _direct_plans(sources: list[Path], out: Path, threads: int) -> list[Any]:
-    from pylinkjl.linking import link_plan
+    from pylinkjl.link.api import link_plan
 
     return [link_plan(src, out / f"{src.stem}.so", target=TARGET, threads=threads, staging_token="direct")
             for src in sources]
@@ -54,7 +54,7 @@ def _run_plans(plans: list[Any], jobs: int) -> float:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    from pylinkjl.batch import cpu_count, lld_threads
+    from pylinkjl.batch.run import cpu_count, lld_threads
 
     cpus = cpu_count()
     runs = 3 if quick else 5

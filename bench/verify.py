@@ -32,7 +32,7 @@ CPU_TARGETS = ("generic", "sandybridge,-xsaveopt,clone_all", "haswell,-rdrnd,bas
 # child's own address space, is read first; ru_maxrss is the fallback off Linux.
 _MEMORY_CHILD = """
 import json, re, resource, sys
-from pylinkjl.verify import verify_image
+from pylinkjl.images.verify import verify_image
 report = verify_image(sys.argv[1])
 try:
     kb = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
@@ -53,9 +53,9 @@ def _readobj() -> str:
 
 def build_image(nfuncs: int) -> Path:
     """The big image, generated and linked once (cached by its parameters)."""
-    from pylinkjl.fixturegen.build import generate_archive
-    from pylinkjl.fixturegen.spec import FixtureSpec
-    from pylinkjl.linking import link_image
+    from fixturegen.build import generate_archive
+    from fixturegen.spec import FixtureSpec
+    from pylinkjl.link.api import link_image
     from pylinkjl.target import parse_target
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -93,7 +93,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     dyn = _median_seconds([readobj, "--dyn-syms", str(image)], runs)
     dynrel = _median_seconds([readobj, "--dyn-syms", "--relocations", str(image)], runs)
 
-    from pylinkjl.verify import verify_image
+    from pylinkjl.images.verify import verify_image
 
     verify_image(image)  # warm: imports, page cache
     warm = []

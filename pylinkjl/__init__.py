@@ -1,25 +1,49 @@
-"""pylinkjl: link, verify and inspect Julia package images with LLD.
+"""pylinkjl: link, verify and inspect Julia package and system images with LLD.
 
 The public API is imported lazily so that ``import pylinkjl`` (and ``pylinkjl link``) stay fast and
-never pull in LIEF.
+never pull in LIEF; the ``TYPE_CHECKING`` block gives type checkers the real names.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from pylinkjl.batch.run import relink_many
+    from pylinkjl.caches.ji import read_ji
+    from pylinkjl.errors import (
+        InputError,
+        LinkError,
+        LldNotFoundError,
+        MissingLibraryError,
+        PylinkjlError,
+        TargetError,
+        VerificationError,
+    )
+    from pylinkjl.images.verify import verify_image
+    from pylinkjl.link.api import link_image, link_image_cmd, link_plan
+    from pylinkjl.link.plan import LinkPlan, LinkRequest, plan_link
+    from pylinkjl.link.run import LinkResult, execute
+    from pylinkjl.target import ALL_TARGETS, Target, host_target, parse_target
 
 # public name -> module that defines it
 _EXPORTS = {
     "Target": "target", "parse_target": "target", "host_target": "target", "ALL_TARGETS": "target",
     "PylinkjlError": "errors", "InputError": "errors", "TargetError": "errors", "LldNotFoundError": "errors",
     "LinkError": "errors", "MissingLibraryError": "errors", "VerificationError": "errors",
-    "link_image": "linking", "link_image_cmd": "linking", "link_plan": "linking",
-    "LinkRequest": "plan", "LinkPlan": "plan", "plan_link": "plan", "execute": "runner", "LinkResult": "runner",
-    "verify_image": "verify", "relink_many": "batch", "read_ji": "ji",
+    "link_image": "link.api", "link_image_cmd": "link.api", "link_plan": "link.api",
+    "LinkRequest": "link.plan", "LinkPlan": "link.plan", "plan_link": "link.plan",
+    "execute": "link.run", "LinkResult": "link.run",
+    "verify_image": "images.verify", "relink_many": "batch.run", "read_ji": "caches.ji",
 }
+
+__all__ = ["ALL_TARGETS", "InputError", "LinkError", "LinkPlan", "LinkRequest", "LinkResult",
+    "LldNotFoundError", "MissingLibraryError", "PylinkjlError", "Target", "TargetError",
+    "VerificationError", "execute", "host_target", "link_image", "link_image_cmd", "link_plan",
+    "parse_target", "plan_link", "read_ji", "relink_many", "verify_image"]
 
 
 def __getattr__(name: str) -> Any:

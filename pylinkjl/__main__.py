@@ -1,3 +1,3 @@
-from .cli import main
+from pylinkjl.cli import main
 
 main()

@@ -11,6 +11,11 @@ from pathlib import Path
 _PACKAGE = Path(__file__).resolve().parent
 
 
+def package_path(*parts: str) -> Path:
+    """A file or folder inside the installed ``pylinkjl`` package (``samples/``, ``data/``)."""
+    return _PACKAGE.joinpath(*parts)
+
+
 def data_dir(name: str) -> Path:
     """Directory of the shipped data set ``name`` (``"stubs"`` or ``"toolchains"``)."""
     for candidate in (_PACKAGE / "_data" / name, _PACKAGE.parent / name):

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import TargetError
+from pylinkjl.errors import TargetError
 
 OS = Literal["linux", "macos", "windows"]
 Arch = Literal["x86_64", "aarch64", "i686"]

@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 ARCHES = ("x86_64", "i686", "aarch64")
 LLVM_MC_NAMES = ("llvm-mc-19", "llvm-mc")
 
-log = logging.getLogger("pylinkjl.stubs.build")
+log = logging.getLogger("pylinkjl.link.stubs.objects.build")
 
 
 def find_llvm_mc() -> str | None:

@@ -268,7 +268,7 @@ def test_fuzz_cpuinfo_text(text: str) -> None:
                                  "--check-bounds=yes", "--pkgimages=existing", "--pkgimages", "x", "--bogus"]),
                 max_size=5))
 def test_fuzz_session_flags(args: list[str]) -> None:
-    from pylinkjl.cacheflags import parse_session_flags
+    from pylinkjl.caches.flags import parse_session_flags
 
     try:
         flags, _ = parse_session_flags(args)

@@ -10,10 +10,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from pylinkjl.caches.depot import compiled_dirs, scan_depot
+from pylinkjl.caches.verdict import Session
 from pylinkjl.cli.depot import depot_command
-from pylinkjl.depot import compiled_dirs, scan_depot
 from pylinkjl.errors import InputError
-from pylinkjl.inspect import Session
 
 from . import realdata
 

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fixturegen import FixtureSpec, build_plan, layout_for_version, member_names, render_ir
+from fixturegen.catalog import committed_specs, dumps_compact, load_manifest
+from fixturegen.heap import CHECKSUM_TAG, JI_MAGIC
+from fixturegen.manifest import member_symbols
+from fixturegen.plan import TAG, ImagePlan
 from pylinkjl.binfmt.targetlist import decode_target_list
 from pylinkjl.errors import TargetError
-from pylinkjl.fixturegen import FixtureSpec, build_plan, layout_for_version, member_names, render_ir
-from pylinkjl.fixturegen.catalog import committed_specs, dumps_compact, load_manifest
-from pylinkjl.fixturegen.heap import CHECKSUM_TAG, JI_MAGIC
-from pylinkjl.fixturegen.manifest import member_symbols
-from pylinkjl.fixturegen.plan import TAG, ImagePlan
 from pylinkjl.target import ALL_TARGETS, Target, parse_target
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pylinkjl.fixturegen.catalog import load_manifest
+from fixturegen.catalog import load_manifest
 from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target, parse_target
 

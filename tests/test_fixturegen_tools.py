@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.fixturegen import (
+from fixturegen import (
     FixtureSpec,
     ToolFailedError,
     ToolNotFoundError,
@@ -17,7 +17,7 @@ from pylinkjl.fixturegen import (
     find_tools,
     generate_archive,
 )
-from pylinkjl.fixturegen.catalog import MANIFEST, committed_specs, load_manifest, regenerate
+from fixturegen.catalog import MANIFEST, committed_specs, load_manifest, regenerate
 from pylinkjl.process import run_process
 from pylinkjl.target import Target, parse_target
 

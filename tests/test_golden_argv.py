@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import pylinkjl.libraries
-from pylinkjl.plan import LinkRequest, plan_link
-from pylinkjl.profiles import line_names
+import pylinkjl.link.libraries
+from pylinkjl.link.plan import LinkRequest, plan_link
+from pylinkjl.link.toolchain import line_names
 from pylinkjl.resources import data_dir
 from pylinkjl.target import ALL_TARGETS, Target
 
@@ -47,7 +47,7 @@ def sample(target: Target) -> Path:
 @pytest.fixture
 def fake_loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The libc / dynamic loader Julia takes from its own process, made host-independent."""
-    monkeypatch.setattr(pylinkjl.libraries, "loaded_library",
+    monkeypatch.setattr(pylinkjl.link.libraries, "loaded_library",
                         lambda kind, maps=None: Path("/lib/LOADED") / ("libc.so.6" if kind == "libc" else "ld.so.2"))
 
 
@@ -55,7 +55,7 @@ def fake_loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.mark.parametrize("target", ALL_TARGETS, ids=str)
 def test_golden_with_julia_tree(line: str, target: Target, tmp_path: Path, fake_loaded: None,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pylinkjl.plan._safe_host", lambda: target)  # Julia runs on its own OS
+    monkeypatch.setattr("pylinkjl.link.plan._safe_host", lambda: target)  # Julia runs on its own OS
     home = make_fake_julia(tmp_path / "julia", target, VERSION_OF_LINE[line])
     request = LinkRequest(inputs=(sample(target),), output=tmp_path / "out" / f"AbCdE_FgHiJ.{target.dlext}",
                           target=target, julia_version=line, julia_home=home, macos_version="13.3.1",

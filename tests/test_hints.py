@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.hints import HINTS, advise
+from pylinkjl.link.advice import HINTS, advise
 from pylinkjl.process import run_process
 
 LLD = shutil.which("lld-19")

@@ -16,7 +16,7 @@ from pylinkjl.target import parse_target
 sys.path.insert(0, str(Path(__file__).parent))
 from test_batch import make_archive
 
-HEAVY = ("lief", "pylinkjl.binfmt.lief", "pylinkjl.verify")
+HEAVY = ("lief", "pylinkjl.binfmt.lief", "pylinkjl.images.verify")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
@@ -39,7 +39,7 @@ def imported_modules(args: list[str], env: dict[str, str], tmp_path: Path
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", _RUN_CLI, str(dump), *args],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
     logged = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "pylinkjl.cli" in logged and "pylinkjl.plan" in logged, done.stderr[-2000:]  # the log is complete
+    assert "pylinkjl.cli" in logged and "pylinkjl.link.plan" in logged, done.stderr[-2000:]  # the log is complete
     return done, logged | set(dump.read_text().split())
 
 
@@ -65,13 +65,13 @@ def test_a_real_link_imports_no_lief(tmp_path: Path, dry_run: bool) -> None:
     done, names = imported_modules(["link", str(archive), "-o", str(out), "--target", "linux-x86_64",
                                     *(["--dry-run"] if dry_run else [])], env, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert {"pylinkjl.plan", "pylinkjl.inputs"} <= names  # the link path really ran
+    assert {"pylinkjl.link.plan", "pylinkjl.link.inputs"} <= names  # the link path really ran
     assert out.is_file() != dry_run
     assert heavy(names) == []
 
 
 def test_importing_the_link_path_imports_no_lief() -> None:
-    code = ("import sys, pylinkjl.cli.link, pylinkjl.linking, pylinkjl.runner\n"
+    code = ("import sys, pylinkjl.cli.link, pylinkjl.link.api, pylinkjl.link.run\n"
             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'lief' "
             f"or m in {HEAVY!r} or m.startswith('pylinkjl.binfmt.lief.'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)

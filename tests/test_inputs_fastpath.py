@@ -23,7 +23,7 @@ from pylinkjl.binfmt.armap import ArchiveSymbolTable, read_symbol_table
 from pylinkjl.binfmt.fastsyms import scan_object
 from pylinkjl.binfmt.symbols import input_symbols, read_object_symbols
 from pylinkjl.errors import InputError
-from pylinkjl.inputs import examine_inputs
+from pylinkjl.link.inputs import examine_inputs
 from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target, parse_target
 
@@ -71,7 +71,7 @@ def _assert_agrees(paths: list[Path], target: Target, caplog: pytest.LogCaptureF
                    fast: bool, probes: Iterable[str] | None = None) -> None:
     probes = list(_probes(target) if probes is None else probes)
     caplog.clear()
-    with caplog.at_level(logging.DEBUG, logger="pylinkjl.inputs"):
+    with caplog.at_level(logging.DEBUG, logger="pylinkjl.link.inputs"):
         summary = examine_inputs(paths, target, probes=probes)
     undefined, hints, answers = _reference(paths, probes)
     assert summary.undefined == undefined

@@ -10,11 +10,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pylinkjl.cacheflags import CacheFlags, flags_match, parse_session_flags
+from pylinkjl.caches.flags import CacheFlags, flags_match, parse_session_flags
+from pylinkjl.caches.verdict import Session, inspect_image, inspect_ji, inspect_path
 from pylinkjl.cli.cputarget import cputarget_command
 from pylinkjl.cli.inspect import inspect_command
 from pylinkjl.errors import TargetError
-from pylinkjl.inspect import Session, inspect_image, inspect_ji, inspect_path
 
 from . import realdata
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pylinkjl.binfmt.targetlist import TargetRecord, encode_target_list
-from pylinkjl.cacheflags import CacheFlags
+from pylinkjl.caches.flags import CacheFlags
+from pylinkjl.caches.ji import JI_MAGIC, crc32c_file, find_embedded_header, parse_ji_bytes, read_ji
 from pylinkjl.errors import InputError
-from pylinkjl.ji import JI_MAGIC, crc32c_file, find_embedded_header, parse_ji_bytes, read_ji
 
 from . import realdata
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pylinkjl.errors import InputError
-from pylinkjl.juliatree import find_julia_on_path, open_tree, parse_version_header
+from pylinkjl.link.juliatree import find_julia_on_path, open_tree, parse_version_header
 from pylinkjl.process import run_process
 from pylinkjl.target import Target
 
@@ -203,7 +203,7 @@ def test_find_julia_on_path_follows_symlinks(tmp_path: Path) -> None:
 
 def test_launcher_that_is_not_in_a_tree(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     write(tmp_path / ".juliaup/bin/julia", b"#!/bin/false\n").chmod(0o755)
-    caplog.set_level("DEBUG", logger="pylinkjl.juliatree")
+    caplog.set_level("DEBUG", logger="pylinkjl.link.juliatree")
     assert find_julia_on_path({"PATH": str(tmp_path / ".juliaup/bin")}) is None
     assert "not inside a Julia tree" in caplog.text
     assert find_julia_on_path({"PATH": str(tmp_path / "nothing-here")}) is None

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from pylinkjl.binfmt.lief import open_binary
 from pylinkjl.errors import InputError
-from pylinkjl.image import read_image
-from pylinkjl.verify import verify_image
+from pylinkjl.images.decode import read_image
+from pylinkjl.images.verify import verify_image
 
 from .realdata import REAL
 

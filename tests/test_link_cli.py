@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.linking import link_image, link_plan
+from pylinkjl.link.api import link_image, link_plan
 from pylinkjl.target import Target, parse_target
 
 from .fake_julia import make_fake_julia
@@ -226,9 +226,9 @@ def test_library_plan_api(clang_objects: dict[Target, Path], tmp_path: Path) -> 
 
 def test_long_command_lines_go_through_a_response_file(clang_objects: dict[Target, Path], tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import pylinkjl.runner
+    import pylinkjl.link.run
 
-    monkeypatch.setattr(pylinkjl.runner, "RSP_THRESHOLD", 100)  # as if the OS allowed only 100 characters
+    monkeypatch.setattr(pylinkjl.link.run, "RSP_THRESHOLD", 100)  # as if the OS allowed only 100 characters
     result = link_image(clang_objects[LINUX], tmp_path / "x.so", target=LINUX)
     assert result.response_file and result.output.stat().st_size > 1000
 

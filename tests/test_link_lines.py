@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.linking import link_image
-from pylinkjl.profiles import line_names
+from pylinkjl.link.api import link_image
+from pylinkjl.link.toolchain import line_names
 from pylinkjl.target import ALL_TARGETS, Target
 
 ARCHIVES = Path(__file__).parent / "data" / "archives"
@@ -26,7 +26,7 @@ def test_every_line_has_a_layout() -> None:
 @pytest.mark.parametrize("line", line_names())
 @pytest.mark.parametrize("target", ALL_TARGETS, ids=str)
 def test_link_and_verify(line: str, target: Target, tmp_path: Path) -> None:
-    from pylinkjl.verify import verify_image
+    from pylinkjl.images.verify import verify_image
 
     archive = ARCHIVES / f"{LAYOUT[line]}-{target.name}.a"
     out = tmp_path / f"Pkg_{line}.{target.dlext}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.linking import link_image
+from pylinkjl.link.api import link_image
 from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target, host_target, parse_target
 

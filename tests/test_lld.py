@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import pylinkjl.lld as lldmod
+import pylinkjl.link.lld as lldmod
 from pylinkjl.errors import LldNotFoundError, TargetError
-from pylinkjl.juliatree import open_tree
-from pylinkjl.lld import (
+from pylinkjl.link.juliatree import open_tree
+from pylinkjl.link.lld import (
     LldCandidate,
     candidates,
     describe,

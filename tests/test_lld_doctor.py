@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import pylinkjl.lld as lldmod
+import pylinkjl.link.lld as lldmod
 from pylinkjl.cli import COMMANDS
 from pylinkjl.cli.doctor import doctor
 

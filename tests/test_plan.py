@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.deviations import ALL_DEVIATIONS
-from pylinkjl.plan import LinkRequest, plan_link
+from pylinkjl.link.deviations import ALL_DEVIATIONS
+from pylinkjl.link.plan import LinkRequest, plan_link
 from pylinkjl.target import parse_target
 
 from .fake_julia import make_fake_julia

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pylinkjl.errors import TargetError
-from pylinkjl.profiles import Conditional, line_names, profile, resolve_line
+from pylinkjl.link.toolchain import Conditional, line_names, profile, resolve_line
 from pylinkjl.versions import JuliaVersion
 
 

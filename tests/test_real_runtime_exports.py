@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.fixturegen.catalog import committed_specs
-from pylinkjl.fixturegen.plan import build_plan
+from fixturegen.catalog import committed_specs
+from fixturegen.plan import build_plan
 
 from .realruntime import require_runtime
 from .toolnames import LLVM_NM, LLVM_READOBJ

@@ -11,11 +11,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from pylinkjl.caches.ji import read_ji
+from pylinkjl.caches.reseal import reseal
+from pylinkjl.caches.verdict import Session, inspect_ji
 from pylinkjl.cli.reseal import reseal_command
 from pylinkjl.errors import InputError
-from pylinkjl.inspect import Session, inspect_ji
-from pylinkjl.ji import read_ji
-from pylinkjl.reseal import reseal
 
 from . import realdata
 

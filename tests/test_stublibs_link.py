@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pylinkjl.errors import LinkError, LldNotFoundError
+from pylinkjl.link.stubs.libraries import build_stub_libraries, plan_stub_libraries
 from pylinkjl.process import run_process
-from pylinkjl.stublibs import build_stub_libraries, plan_stub_libraries
 from pylinkjl.target import ALL_TARGETS, Target, host_target
 
 LLD = shutil.which("lld-19")

@@ -11,10 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pylinkjl.elfstub import FUNCTION_SIZE, stub_object
 from pylinkjl.errors import InputError
-from pylinkjl.providers import assign_providers, c_name, exported_data
-from pylinkjl.stublibs import (
+from pylinkjl.link.stubs.elfobject import FUNCTION_SIZE, stub_object
+from pylinkjl.link.stubs.libraries import (
     MANIFEST_NAME,
     build_commands,
     cached_stub_dir,
@@ -25,6 +24,7 @@ from pylinkjl.stublibs import (
     stub_cache_key,
     stub_dir_for,
 )
+from pylinkjl.link.stubs.providers import assign_providers, c_name, exported_data
 from pylinkjl.target import ALL_TARGETS, Target
 
 LINUX = Target("linux", "x86_64")
@@ -75,7 +75,7 @@ def test_julia_split_on_windows() -> None:
 
 
 def test_fallbacks_are_logged(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="pylinkjl.providers")
+    caplog.set_level(logging.INFO, logger="pylinkjl.link.stubs.providers")
     # Julia 1.13's Windows line has no -lssp: __stack_chk_fail falls to the C library.
     got = assign_providers(WIN64, ["__stack_chk_fail", "sin"], [], ["julia", "julia-internal", "msvcrt"])
     assert got == {"msvcrt": (("__stack_chk_fail", "sin"), ())}

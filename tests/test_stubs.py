@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pylinkjl.errors import TargetError
+from pylinkjl.link.stubs.objects import dll_entry_stub
 from pylinkjl.process import run_process
-from pylinkjl.stubs import dll_entry_stub
 from pylinkjl.target import ALL_TARGETS, Target
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from fixturegen.build import generate_archive
+from fixturegen.plan import build_plan
+from fixturegen.spec import FixtureSpec
 from pylinkjl.binfmt.lief import open_binary
-from pylinkjl.fixturegen.build import generate_archive
-from pylinkjl.fixturegen.plan import build_plan
-from pylinkjl.fixturegen.spec import FixtureSpec
-from pylinkjl.image import read_image
-from pylinkjl.linking import link_image
+from pylinkjl.images.decode import read_image
+from pylinkjl.images.verify import verify_image
+from pylinkjl.link.api import link_image
 from pylinkjl.target import parse_target
-from pylinkjl.verify import verify_image
 
 from .corrupt import copy_to, patch
 
@@ -319,7 +319,7 @@ def test_chained_fixups_are_decoded(build: Callable[[str, str], Built], tmp_path
 # -- load check (host ELF) and reproducibility -------------------------------------------------------
 
 def test_load_check_against_stubs_and_an_empty_runtime(build: Callable[[str, str], Built], tmp_path: Path) -> None:
-    from pylinkjl.loadcheck import check_load, load_check
+    from pylinkjl.images.load import check_load, load_check
 
     b = build("linux-x86_64", "1.11")
     assert check_load(b.image).passed
@@ -336,9 +336,9 @@ def test_load_check_against_stubs_and_an_empty_runtime(build: Callable[[str, str
 
 def test_load_check_names_a_symbol_the_runtime_lacks(build: Callable[[str, str], Built], tmp_path: Path) -> None:
     """A runtime whose libjulia-internal lacks ijl_box_int64: dlopen(RTLD_NOW) fails and says which."""
-    from pylinkjl.lld import find_lld
-    from pylinkjl.loadcheck import load_check
-    from pylinkjl.stublibs import build_stub_libraries, plan_stub_libraries
+    from pylinkjl.images.load import load_check
+    from pylinkjl.link.lld import find_lld
+    from pylinkjl.link.stubs.libraries import build_stub_libraries, plan_stub_libraries
 
     b = build("linux-x86_64", "1.11")
     with open_binary(b.image) as view:
@@ -356,8 +356,8 @@ def test_load_check_names_a_symbol_the_runtime_lacks(build: Callable[[str, str],
 
 
 def test_reproducible_links(build: Callable[[str, str], Built], tmp_path: Path) -> None:
+    from pylinkjl.images.repro import check_reproducible, compare_outputs
     from pylinkjl.process import run_process
-    from pylinkjl.repro import check_reproducible, compare_outputs
 
     archive = build("linux-x86_64", "1.10").archive
 
@@ -385,7 +385,7 @@ def test_reproducible_links(build: Callable[[str, str], Built], tmp_path: Path) 
 
 
 def test_reproducible_with_pylinkjl_link(build: Callable[[str, str], Built], tmp_path: Path) -> None:
-    from pylinkjl.repro import check_reproducible
+    from pylinkjl.images.repro import check_reproducible
 
     b = build("macos-x86_64", "1.11")
     res = check_reproducible(lambda out: link_image(b.archive, out, target="macos-x86_64",

@@ -16,8 +16,8 @@ import pytest
 
 from pylinkjl.binfmt.lief import open_binary
 from pylinkjl.errors import InputError, TargetError
-from pylinkjl.image import line_of_version, read_image
-from pylinkjl.verify import verify_image
+from pylinkjl.images.decode import line_of_version, read_image
+from pylinkjl.images.verify import verify_image
 
 from .corrupt import copy_to, patch
 from .realdata import REAL

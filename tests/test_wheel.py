@@ -33,7 +33,7 @@ def test_wheel_contents(wheel: Path) -> None:
                    "pylinkjl/_data/stubs/dllmain-x86_64.o", "pylinkjl/_data/stubs/dllmain-i686.s",
                    "pylinkjl/samples/pkgimage-1.11-windows-x86_64.a", "pylinkjl/data/libjulia-exported-data.txt"):
         assert needed in names, needed
-    assert not any(n.startswith("tests/") for n in names)
+    assert not any(n.startswith(("tests/", "fixturegen/", "pylinkjl/fixturegen/")) for n in names)
 
 
 def test_installed_wheel_links(wheel: Path, tmp_path: Path) -> None:

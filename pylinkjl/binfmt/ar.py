@@ -16,8 +16,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import InputError
-from .bounded import BoundedBytes, Buffer, mapped_file
+from pylinkjl.binfmt.bounded import BoundedBytes, Buffer, mapped_file
+from pylinkjl.errors import InputError
 
 ARCHIVE_MAGIC = b"!<arch>\n"
 THIN_MAGIC = b"!<thin>\n"

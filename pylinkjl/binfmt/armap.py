@@ -19,7 +19,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .bounded import Buffer
+from pylinkjl.binfmt.bounded import Buffer
 
 log = logging.getLogger("pylinkjl.binfmt.armap")
 

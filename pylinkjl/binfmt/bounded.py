@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InputError
+from pylinkjl.errors import InputError
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 

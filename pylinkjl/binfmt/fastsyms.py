@@ -19,11 +19,11 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import InputError
-from . import machoheaders as mh
-from .bounded import BoundedBytes, Buffer
-from .sniff import BIGOBJ_CLASS_ID, short_import_names, sniff_bytes
-from .symbols import REFPTR_PREFIX, fold_imports, read_object_symbols
+from pylinkjl.binfmt import machoheaders as mh
+from pylinkjl.binfmt.bounded import BoundedBytes, Buffer
+from pylinkjl.binfmt.sniff import BIGOBJ_CLASS_ID, short_import_names, sniff_bytes
+from pylinkjl.binfmt.symbols import REFPTR_PREFIX, fold_imports, read_object_symbols
+from pylinkjl.errors import InputError
 
 
 @dataclass(frozen=True)

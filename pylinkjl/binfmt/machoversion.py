@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..errors import InputError
-from . import machoheaders as mh
-from .bounded import BoundedBytes, Buffer, mapped_file
+from pylinkjl.binfmt import machoheaders as mh
+from pylinkjl.binfmt.bounded import BoundedBytes, Buffer, mapped_file
+from pylinkjl.errors import InputError
 
 LC_ID_DYLIB = 0xD
 LC_VERSION_MIN_MACOSX = 0x24

@@ -14,10 +14,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
-from . import machoheaders as mh
-from .ar import THIN_MAGIC, is_archive, iter_members
-from .bounded import BoundedBytes, Buffer
+from pylinkjl.binfmt import machoheaders as mh
+from pylinkjl.binfmt.ar import THIN_MAGIC, is_archive, iter_members
+from pylinkjl.binfmt.bounded import BoundedBytes, Buffer
+from pylinkjl.errors import InputError
 
 ELF_MACHINES = {
     62: "x86_64", 183: "aarch64", 3: "i686", 40: "arm", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390x",

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
-from . import machoheaders as mh
-from .ar import iter_member_data
-from .bounded import BoundedBytes, Buffer, c_strings
-from .sniff import BIGOBJ_CLASS_ID, FileKind, short_import_names, sniff_bytes, sniff_file
+from pylinkjl.binfmt import machoheaders as mh
+from pylinkjl.binfmt.ar import iter_member_data
+from pylinkjl.binfmt.bounded import BoundedBytes, Buffer, c_strings
+from pylinkjl.binfmt.sniff import BIGOBJ_CLASS_ID, FileKind, short_import_names, sniff_bytes, sniff_file
+from pylinkjl.errors import InputError
 
 log = logging.getLogger("pylinkjl.binfmt.symbols")
 

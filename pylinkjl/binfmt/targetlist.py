@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import InputError
+from pylinkjl.errors import InputError
 
 Layout = Literal["classic", "cpufeatures"]
 

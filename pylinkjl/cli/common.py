@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
-from ..errors import Interrupted, LinkError, PylinkjlError
+from pylinkjl.errors import Interrupted, LinkError, PylinkjlError
 
 
 class _Formatter(logging.Formatter):
@@ -47,7 +47,7 @@ def fail(err: PylinkjlError, *, verbosity: int = 0, as_json: bool = False) -> No
     echo = lambda text="": click.echo(text, err=True)
     echo(f"error: {err.message}")
     if isinstance(err, LinkError):
-        from ..runner import condensed_command, quote_command
+        from pylinkjl.link.run import condensed_command, quote_command
 
         if err.argv:
             echo("command" + (":" if verbosity else " (condensed; -v shows it whole):"))
@@ -86,7 +86,7 @@ class Seconds(click.ParamType):
     name = "seconds"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        from ..plan import check_timeout
+        from pylinkjl.link.plan import check_timeout
 
         try:
             seconds = float(value)

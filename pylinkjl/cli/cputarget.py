@@ -6,12 +6,12 @@ import platform
 
 import click
 
-from ..cpu import tables as T
-from ..cpu.cpuparse import explain_cpu_target
-from ..cpu.host import named_cpu
-from ..cpu.official import known_arches, official_strings
-from ..errors import TargetError
-from .common import emit_json, reporting, setup_logging
+from pylinkjl.cli.common import emit_json, reporting, setup_logging
+from pylinkjl.cpu import tables as T
+from pylinkjl.cpu.cpuparse import explain_cpu_target
+from pylinkjl.cpu.host import named_cpu
+from pylinkjl.cpu.official import known_arches, official_strings
+from pylinkjl.errors import TargetError
 
 DEFAULT_JULIA = "1.12"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import emit_json, reporting, setup_logging
+from pylinkjl.cli.common import emit_json, reporting, setup_logging
 
 
 @click.command("demo")
@@ -21,7 +21,7 @@ def demo_command(out_dir: Path | None, julia_version: str | None, lld: Path | No
     """Link the built-in sample for all seven targets with stub libraries and show the result."""
     setup_logging(verbose)
     with reporting(verbose, as_json), tempfile.TemporaryDirectory(prefix="pylinkjl-demo-") as tmp:
-        from ..demo import run_demo
+        from pylinkjl.link.demo import run_demo
 
         folder = out_dir or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from ..depot import DepotReport, scan_depot
-from .common import emit_json, reporting, setup_logging
-from .inspect import make_session, session_options
+from pylinkjl.caches.depot import DepotReport, scan_depot
+from pylinkjl.cli.common import emit_json, reporting, setup_logging
+from pylinkjl.cli.inspect import make_session, session_options
 
 
 def default_depot() -> Path:

@@ -1,6 +1,6 @@
 """``pylinkjl doctor``: which LLD and which Julia installs pylinkjl finds, and what a target still lacks.
 
-Pure rendering over ``pylinkjl.lld`` and ``pylinkjl.juliatree``; exit code 4 when no usable LLD.
+Pure rendering over ``pylinkjl.link.lld`` and ``pylinkjl.link.juliatree``; exit code 4 when no usable LLD.
 """
 
 from __future__ import annotations
@@ -12,10 +12,19 @@ from typing import Any
 
 import click
 
-from ..errors import LldNotFoundError, PylinkjlError, TargetError
-from ..juliatree import JuliaTree, find_julia_on_path, open_tree
-from ..lld import candidates, choose, describe, flavor_args, probe, rejection, target_flavor, version_notes
-from ..target import Target, host_target, parse_target
+from pylinkjl.errors import LldNotFoundError, PylinkjlError, TargetError
+from pylinkjl.link.juliatree import JuliaTree, find_julia_on_path, open_tree
+from pylinkjl.link.lld import (
+    candidates,
+    choose,
+    describe,
+    flavor_args,
+    probe,
+    rejection,
+    target_flavor,
+    version_notes,
+)
+from pylinkjl.target import Target, host_target, parse_target
 
 
 def _default_flavor(target: Target | None) -> str:

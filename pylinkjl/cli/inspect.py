@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from ..cacheflags import parse_session_flags
-from ..inspect import Session, inspect_path
-from .common import emit_json, reporting, setup_logging
+from pylinkjl.caches.flags import parse_session_flags
+from pylinkjl.caches.verdict import Session, inspect_path
+from pylinkjl.cli.common import emit_json, reporting, setup_logging
 
 
 def session_options(f: Callable[..., Any]) -> Callable[..., Any]:

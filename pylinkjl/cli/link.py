@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..plan import LinkPlan, julia_verbose_linking
-from .common import Seconds, emit_json, reporting, setup_logging
+from pylinkjl.cli.common import Seconds, emit_json, reporting, setup_logging
+from pylinkjl.link.plan import LinkPlan, julia_verbose_linking
 
 log = logging.getLogger("pylinkjl.cli")
 
@@ -39,7 +39,7 @@ def describe_plan(plan: LinkPlan) -> None:
 
 
 def print_dry_run(plan: LinkPlan) -> None:
-    from ..runner import quote_command
+    from pylinkjl.link.run import quote_command
 
     click.echo(f"# pylinkjl link plan: target {plan.target.name}, Julia line {plan.line}")
     if plan.stub_libraries:
@@ -89,9 +89,9 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
         verbose = max(verbose, 2)
     setup_logging(verbose)
     with reporting(verbose, as_json):
-        from ..linking import make_request
-        from ..plan import plan_link
-        from ..target import parse_target
+        from pylinkjl.link.api import make_request
+        from pylinkjl.link.plan import plan_link
+        from pylinkjl.target import parse_target
 
         request = make_request(
             list(inputs), output, target=parse_target(target_name) if target_name else None,
@@ -103,19 +103,19 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
         if dry_run:
             emit_json(plan.to_json()) if as_json else print_dry_run(plan)
             return
-        from ..runner import execute
+        from pylinkjl.link.run import execute
 
         result = execute(plan, force_response_file=response_file)
         payload = result.to_json()
         if ji_file is not None:
-            from ..reseal import reseal
+            from pylinkjl.caches.reseal import reseal
 
             resealed = reseal(ji_file, result.output)
             payload["reseal"] = resealed.as_dict()
             log.info("resealed %s", ji_file)
         report = None
         if verify_after:
-            from ..verify import verify_image
+            from pylinkjl.images.verify import verify_image
 
             report = verify_image(result.output, object=inputs[0], target=plan.target, julia_version=plan.line)
             payload["verify"] = report.to_dict()
@@ -125,10 +125,10 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
             click.echo(f"linked {result.output} ({result.size} bytes, {plan.target.name}, Julia {plan.line}, "
                        f"LLD {result.seconds * 1e3:.0f} ms)")
             if report is not None:
-                from .verify import render_report
+                from pylinkjl.cli.verify import render_report
 
                 render_report(report)
         if report is not None and not report.ok:
-            from ..errors import VerificationError
+            from pylinkjl.errors import VerificationError
 
             raise VerificationError(f"{result.output} failed verification")

@@ -1,4 +1,4 @@
-"""``pylinkjl relink``: link many object archives in parallel (pylinkjl.batch.relink_many)."""
+"""``pylinkjl relink``: link many object archives in parallel (pylinkjl.batch.run.relink_many)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .common import Seconds, emit_json, reporting, setup_logging
+from pylinkjl.cli.common import Seconds, emit_json, reporting, setup_logging
 
 _MAX_LLD_LINES = 12  # lines of LLD output shown per failure without -v
 
@@ -82,7 +82,7 @@ def relink_command(inputs: tuple[Path, ...], manifest: Path | None, out_dir: Pat
     if not inputs and manifest is None:
         raise click.UsageError("give INPUTS or --manifest FILE")
     with reporting(verbose, as_json):
-        from .. import batch
+        from pylinkjl.batch import run as batch
 
         items = [batch.BatchItem(inputs=(p,)) for p in inputs]
         if manifest is not None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..reseal import reseal
-from .common import emit_json, reporting, setup_logging
+from pylinkjl.caches.reseal import reseal
+from pylinkjl.cli.common import emit_json, reporting, setup_logging
 
 
 @click.command("reseal")

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import emit_json, reporting, setup_logging
+from pylinkjl.cli.common import emit_json, reporting, setup_logging
 
 if TYPE_CHECKING:
-    from ..verify import CheckResult, Report
+    from pylinkjl.images.verify import CheckResult, Report
 
 log = logging.getLogger("pylinkjl.cli")
 
@@ -56,9 +56,9 @@ def verify_command(image: Path, obj: Path | None, target_name: str | None, julia
     Exit code 0 when every check passes, 7 when one fails, 3 when IMAGE cannot be read."""
     setup_logging(verbose - 1 if verbose else 0)
     with reporting(verbose, as_json):
-        from ..errors import TargetError, VerificationError
-        from ..target import parse_target
-        from ..verify import verify_image
+        from pylinkjl.errors import TargetError, VerificationError
+        from pylinkjl.images.verify import verify_image
+        from pylinkjl.target import parse_target
 
         if reproducible and obj is None:
             raise TargetError("--reproducible needs --object (the input to link twice)")
@@ -67,7 +67,7 @@ def verify_command(image: Path, obj: Path | None, target_name: str | None, julia
         target = parse_target(target_name) if target_name else None
         report = verify_image(image, object=obj, target=target, julia_version=julia_version)
         if load:
-            from ..loadcheck import check_load
+            from pylinkjl.images.load import check_load
 
             report.add(check_load(image, runtime=runtime))
         if reproducible:
@@ -85,9 +85,9 @@ def verify_command(image: Path, obj: Path | None, target_name: str | None, julia
 
 
 def _reproducible_check(obj: Path, name: str, target: str | None, julia_version: str | None) -> CheckResult:
-    from ..linking import link_image
-    from ..repro import check_reproducible
-    from ..verify import CheckResult
+    from pylinkjl.images.repro import check_reproducible
+    from pylinkjl.images.verify import CheckResult
+    from pylinkjl.link.api import link_image
 
     with tempfile.TemporaryDirectory(prefix="pylinkjl-repro-") as work:
         def link(out: Path) -> None:

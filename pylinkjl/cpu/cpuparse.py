@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..binfmt.targetlist import JL_TARGET_UNKNOWN_NAME, TargetRecord
-from ..errors import TargetError
-from . import features as F
-from .tables import CpuTables, official_llvm
+from pylinkjl.binfmt.targetlist import JL_TARGET_UNKNOWN_NAME, TargetRecord
+from pylinkjl.cpu import features as F
+from pylinkjl.cpu.tables import CpuTables, official_llvm
+from pylinkjl.errors import TargetError
 
 
 class CpuTargetError(TargetError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .tables import CpuTables
+from pylinkjl.cpu.tables import CpuTables
 
 # x86: arg_target_data clears these ("LLVM doesn't use and rr disables"); never set in a stored target.
 X86_CLEARED = ("rdrnd", "rdseed", "rtm", "xsaveopt")

@@ -19,9 +19,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import TargetError
-from . import features as F
-from .tables import CpuTables, family_of
+from pylinkjl.cpu import features as F
+from pylinkjl.cpu.tables import CpuTables, family_of
+from pylinkjl.errors import TargetError
 
 log = logging.getLogger("pylinkjl.cpu.host")
 
@@ -100,7 +100,7 @@ def named_cpu(name: str, t: CpuTables) -> HostCpu:
 def _from_newer_table(name: str, t: CpuTables) -> HostCpu | None:
     """A CPU this Julia does not know but a later one does (znver4 on 1.9): take the later table's
     features by name; Julia would call such a host by LLVM's name and detect its features."""
-    from .tables import NEWEST_LINE, load
+    from pylinkjl.cpu.tables import NEWEST_LINE, load
 
     for minor in range(t.version[1] + 1, NEWEST_LINE[1] + 1):
         try:
@@ -117,7 +117,7 @@ def _from_newer_table(name: str, t: CpuTables) -> HostCpu | None:
 
 
 def _other_family(key: str, t: CpuTables) -> str | None:
-    from .tables import load  # local: avoid loading other tables unless needed
+    from pylinkjl.cpu.tables import load  # local: avoid loading other tables unless needed
 
     for arch, fam in (("x86_64", "x86"), ("aarch64", "aarch64")):
         if fam == t.family:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..binfmt.targetlist import TargetRecord
-from . import features as F
-from .cpuparse import TargetData, TargetSpec, parse_cpu_target, target_data
-from .tables import CpuTables
+from pylinkjl.binfmt.targetlist import TargetRecord
+from pylinkjl.cpu import features as F
+from pylinkjl.cpu.cpuparse import TargetData, TargetSpec, parse_cpu_target, target_data
+from pylinkjl.cpu.tables import CpuTables
 
 REJECT_DISABLED = "Rejecting this target due to use of runtime-disabled features"
 REJECT_NAME = "Rejecting this target since another target has a cpu name match"

@@ -13,8 +13,8 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
-from ..errors import TargetError
-from ..versions import JuliaVersion
+from pylinkjl.errors import TargetError
+from pylinkjl.versions import JuliaVersion
 
 Family = Literal["x86", "aarch64", "aarch32"]
 Version = tuple[int, int, int]

@@ -17,11 +17,11 @@ Modules: :mod:`.records` (plain results), :mod:`.base` (:class:`BinaryView`: map
 
 from __future__ import annotations
 
-from .base import BinaryView
-from .objects import object_functions
-from .opening import open_binary
-from .pe import lief_dir
-from .records import BuildVersion, CodeSignature, Format, Kind, PseudoRelocs, Section
+from pylinkjl.binfmt.lief.base import BinaryView
+from pylinkjl.binfmt.lief.objects import object_functions
+from pylinkjl.binfmt.lief.opening import open_binary
+from pylinkjl.binfmt.lief.pe import lief_dir
+from pylinkjl.binfmt.lief.records import BuildVersion, CodeSignature, Format, Kind, PseudoRelocs, Section
 
 __all__ = ["BinaryView", "BuildVersion", "CodeSignature", "Format", "Kind", "PseudoRelocs", "Section",
            "lief_dir", "object_functions", "open_binary"]

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import InputError
-from .records import BuildVersion, CodeSignature, Format, Kind, PseudoRelocs, Section
+from pylinkjl.binfmt.lief.records import BuildVersion, CodeSignature, Format, Kind, PseudoRelocs, Section
+from pylinkjl.errors import InputError
 
 if TYPE_CHECKING:
     from typing_extensions import Self

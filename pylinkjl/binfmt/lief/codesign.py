@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from .base import BinaryView
-from .records import CodeSignature
+from pylinkjl.binfmt.lief.base import BinaryView
+from pylinkjl.binfmt.lief.records import CodeSignature
 
 
 def parse_code_signature(view: BinaryView, offset: int, size: int) -> CodeSignature:

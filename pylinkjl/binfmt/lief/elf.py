@@ -7,9 +7,9 @@ import bisect
 import struct
 from collections.abc import Iterator
 
-from .base import BinaryView, SegmentMapping
-from .lieflib import as_text, load_lief
-from .records import Section
+from pylinkjl.binfmt.lief.base import BinaryView, SegmentMapping
+from pylinkjl.binfmt.lief.lieflib import as_text, load_lief
+from pylinkjl.binfmt.lief.records import Section
 
 _SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR = 1, 2, 4
 _DT = {"NEEDED": 1, "STRTAB": 5, "SYMTAB": 6, "RELA": 7, "RELASZ": 8, "RELAENT": 9, "STRSZ": 10, "REL": 17,

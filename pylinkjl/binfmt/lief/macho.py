@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import struct
 
-from .base import BinaryView, SegmentMapping
-from .codesign import parse_code_signature
-from .exporttrie import uleb, walk_trie
-from .lieflib import as_text
-from .records import BuildVersion, CodeSignature, Section
+from pylinkjl.binfmt.lief.base import BinaryView, SegmentMapping
+from pylinkjl.binfmt.lief.codesign import parse_code_signature
+from pylinkjl.binfmt.lief.exporttrie import uleb, walk_trie
+from pylinkjl.binfmt.lief.lieflib import as_text
+from pylinkjl.binfmt.lief.records import BuildVersion, CodeSignature, Section
 
 MACHO_CPU = {0x01000007: "x86_64", 0x0100000C: "aarch64", 7: "i686", 12: "arm"}
 _SG_READ_ONLY = 0x10

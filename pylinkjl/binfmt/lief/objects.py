@@ -5,11 +5,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ...errors import InputError
-from .lieflib import as_text, load_lief
-from .macho import S_ATTR_PURE_INSTRUCTIONS, S_ATTR_SOME_INSTRUCTIONS
-from .magic import sniff_magic
-from .pe import IMAGE_SCN_MEM_EXECUTE
+from pylinkjl.binfmt.lief.lieflib import as_text, load_lief
+from pylinkjl.binfmt.lief.macho import S_ATTR_PURE_INSTRUCTIONS, S_ATTR_SOME_INSTRUCTIONS
+from pylinkjl.binfmt.lief.magic import sniff_magic
+from pylinkjl.binfmt.lief.pe import IMAGE_SCN_MEM_EXECUTE
+from pylinkjl.errors import InputError
 
 
 def object_functions(data: bytes, source: str) -> tuple[str, frozenset[str]]:

@@ -8,14 +8,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ...errors import InputError
-from .base import BinaryView
-from .elf import ElfView
-from .lieflib import load_lief
-from .macho import MACHO_CPU, MachOView
-from .magic import sniff_magic
-from .pe import PeView
-from .records import Format
+from pylinkjl.binfmt.lief.base import BinaryView
+from pylinkjl.binfmt.lief.elf import ElfView
+from pylinkjl.binfmt.lief.lieflib import load_lief
+from pylinkjl.binfmt.lief.macho import MACHO_CPU, MachOView
+from pylinkjl.binfmt.lief.magic import sniff_magic
+from pylinkjl.binfmt.lief.pe import PeView
+from pylinkjl.binfmt.lief.records import Format
+from pylinkjl.errors import InputError
 
 _MAX_FILE = 1 << 34  # 16 GiB: anything bigger is not a package image
 

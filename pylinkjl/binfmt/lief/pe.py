@@ -5,10 +5,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ...errors import InputError
-from .base import BinaryView, SegmentMapping
-from .lieflib import as_text, load_lief
-from .records import PseudoRelocs, Section
+from pylinkjl.binfmt.lief.base import BinaryView, SegmentMapping
+from pylinkjl.binfmt.lief.lieflib import as_text, load_lief
+from pylinkjl.binfmt.lief.records import PseudoRelocs, Section
+from pylinkjl.errors import InputError
 
 _PE_ARCH = {0x8664: "x86_64", 0x14C: "i686", 0xAA64: "aarch64", 0x1C4: "arm"}
 IMAGE_SCN_MEM_EXECUTE, _IMAGE_SCN_MEM_WRITE, _IMAGE_FILE_DLL = 0x20000000, 0x80000000, 0x2000

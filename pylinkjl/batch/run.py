@@ -1,0 +1,498 @@
+"""Batch relinking: many links, each planned and then run as its own LLD process, several at a time.
+
+    results = relink_many(["a.a", "b.a"], out_dir="out", target="windows-x86_64", jobs=4)
+
+Each item is planned in the calling thread (plans are pure, so a bad input fails on its own without
+costing a link) and handed to a thread pool as soon as it is planned, so planning overlaps with the
+links already running. Each worker calls :func:`pylinkjl.link.run.execute`: every link is its own LLD
+process with the runner's atomic output. LLD's own ``--threads`` is capped so that ``jobs x threads``
+stays near the core count. One failure does not stop the others.
+
+Ctrl-C reaches only the main thread. It waits for results in short slices, and on KeyboardInterrupt
+it cancels what has not started, kills the running LLDs (:func:`pylinkjl.process.kill_running`) until
+every worker has returned, and raises :class:`BatchInterrupted`. A killed link leaves nothing behind
+(the runner discards its staging folder), so there are no partial outputs.
+
+Manifests (for build tools) are read by :func:`read_manifest`:
+
+- JSON (the file starts with ``[``): a list of objects ``{"input": PATH or [PATH, ...], "output": PATH,
+  "target": T, "julia_version": V}``; only ``input`` is required.
+- TSV: one item a line, ``input<TAB>output[<TAB>target[<TAB>julia_version]]``; empty fields and
+  missing columns mean "the default"; blank lines and lines starting with ``#`` are skipped.
+
+Relative paths in a manifest are relative to the manifest's folder. An item without an output goes
+to ``out_dir`` (default: beside its first input) as the input's stem plus the target's extension.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pylinkjl.errors import InputError, Interrupted, LinkError, PylinkjlError, TargetError, VerificationError
+from pylinkjl.target import Target, host_target, parse_target
+
+if TYPE_CHECKING:
+    from pylinkjl.link.plan import LinkPlan
+    from pylinkjl.link.run import LinkResult
+
+log = logging.getLogger("pylinkjl.batch.run")
+
+PathLike = str | os.PathLike[str]
+MAX_MANIFEST_BYTES = 64 << 20  # a manifest of a million items is far below this
+_POLL_SECONDS = 0.1  # how long the main thread waits at a time (Ctrl-C latency)
+
+
+# -- items and results -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One link: its inputs and, optionally, its own output, target and Julia version."""
+
+    inputs: tuple[Path, ...]
+    output: Path | None = None  # None: out_dir / (stem of the first input + the target's extension)
+    target: Target | str | None = None  # None: the batch's target
+    julia_version: str | None = None  # None: the batch's Julia version
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    item: BatchItem
+    status: str  # "ok", "failed" or "cancelled"
+    output: Path | None
+    target: Target | None
+    seconds: float = 0.0  # wall time of this item's link (and verification)
+    link: LinkResult | None = None  # when LLD succeeded
+    error: PylinkjlError | None = None
+    verify: Any = None  # pylinkjl.images.verify's Report with --verify
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "inputs": [str(p) for p in self.item.inputs], "output": str(self.output) if self.output else None,
+            "target": self.target.name if self.target else None, "status": self.status, "ok": self.ok,
+            "seconds": round(self.seconds, 4),
+        }
+        if self.link is not None:
+            data.update(size=self.link.size, lld_seconds=round(self.link.seconds, 4))
+        if self.error is not None:
+            data["error"] = error_json(self.error)
+        if self.verify is not None:
+            data["verify"] = report_json(self.verify)
+        return data
+
+
+def report_json(report: Any) -> Any:
+    """A verification Report as plain data (``to_dict()``, or the parsed ``to_json()``)."""
+    to_dict = getattr(report, "to_dict", None)
+    if to_dict is not None:
+        return to_dict()
+    data = report.to_json()
+    return json.loads(data) if isinstance(data, str) else data
+
+
+def error_json(err: PylinkjlError) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": type(err).__name__, "exit_code": err.exit_code, "message": err.message,
+                            "hint": err.hint}
+    if isinstance(err, LinkError):
+        data.update(argv=err.argv, lld_output=err.output, returncode=err.returncode, advice=err.advice)
+    return data
+
+
+class BatchInterrupted(Interrupted):
+    """Ctrl-C during :func:`relink_many`; ``results`` holds what finished and what was cancelled."""
+
+    def __init__(self, results: list[ItemResult]) -> None:
+        done = sum(r.ok for r in results)
+        super().__init__(f"interrupted: {done} of {len(results)} links had finished; the running linkers were "
+                         "stopped and left no output")
+        self.results = results
+
+
+def exit_code(results: Sequence[ItemResult]) -> int:
+    """0 if every item succeeded; the failures' exit code if they share one; else 1."""
+    codes = {r.error.exit_code if r.error else 1 for r in results if not r.ok}
+    if not codes:
+        return 0
+    return codes.pop() if len(codes) == 1 else 1
+
+
+# -- manifests ---------------------------------------------------------------------------------------
+
+def read_manifest(path: PathLike) -> list[BatchItem]:
+    """Items from a JSON or TSV manifest (see the module docstring). Raises InputError naming the file
+    and the offset of the problem."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as err:
+        raise InputError(path, f"cannot read the manifest: {err.strerror or err}") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise InputError(path, f"manifest larger than {MAX_MANIFEST_BYTES >> 20} MiB", offset=MAX_MANIFEST_BYTES)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(path, "manifest is not UTF-8 text", offset=err.start) from None
+    base = path.parent
+    if text.lstrip()[:1] in ("[", "{"):
+        return _parse_json_manifest(text, path, base)
+    return _parse_tsv_manifest(text, path, base)
+
+
+def _byte_offset(text: str, char_index: int) -> int:
+    return len(text[:char_index].encode("utf-8"))
+
+
+def _manifest_path(value: str, base: Path) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def _parse_json_manifest(text: str, path: Path, base: Path) -> list[BatchItem]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"manifest is not valid JSON: {err.msg}", offset=_byte_offset(text, err.pos)) from None
+    except RecursionError:
+        raise InputError(path, "manifest JSON is nested too deeply", offset=0) from None
+    if not isinstance(doc, list):
+        raise InputError(path, "a JSON manifest is a list of {\"input\": ..., \"output\": ...} objects", offset=0)
+    items: list[BatchItem] = []
+    for i, entry in enumerate(doc):
+        try:
+            items.append(_json_item(entry, base))
+        except _BadEntry as err:
+            raise InputError(path, f"manifest entry {i}: {err}", offset=_entry_offset(text, i)) from None
+    return items
+
+
+class _BadEntry(Exception):
+    pass
+
+
+def _json_item(entry: object, base: Path) -> BatchItem:
+    """One JSON manifest entry; _BadEntry says what is wrong with it."""
+    if not isinstance(entry, dict):
+        raise _BadEntry("is not an object")
+    unknown = set(entry) - {"input", "output", "target", "julia_version"}
+    if unknown:
+        raise _BadEntry(f"unknown key(s) {', '.join(sorted(map(repr, unknown)))}")
+    raw_inputs = entry.get("input")
+    if isinstance(raw_inputs, str):
+        raw_inputs = [raw_inputs]
+    if not isinstance(raw_inputs, list) or not raw_inputs or not all(isinstance(x, str) and x for x in raw_inputs):
+        raise _BadEntry('"input" must be a path or a non-empty list of paths')
+    for key in ("output", "target", "julia_version"):
+        if entry.get(key) is not None and (not isinstance(entry[key], str) or not entry[key]):
+            raise _BadEntry(f'"{key}" must be a non-empty string')
+    if any("\0" in x for x in [*raw_inputs, entry.get("output") or ""]):
+        raise _BadEntry("NUL character in a path")
+    output = entry.get("output")
+    return BatchItem(inputs=tuple(_manifest_path(x, base) for x in raw_inputs),
+                     output=_manifest_path(output, base) if output else None,
+                     target=entry.get("target"), julia_version=entry.get("julia_version"))
+
+
+def _entry_offset(text: str, index: int) -> int | None:
+    """Best-effort byte offset of the index-th element of a top-level JSON list (for messages)."""
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    try:
+        for i in range(index + 1):
+            while text[pos] in " \t\r\n,":
+                pos += 1
+            if i == index:
+                return _byte_offset(text, pos)
+            _, pos = decoder.raw_decode(text, pos)
+    except (ValueError, IndexError, RecursionError):
+        pass
+    return None
+
+
+def _parse_tsv_manifest(text: str, path: Path, base: Path) -> list[BatchItem]:
+    items: list[BatchItem] = []
+    offset = 0
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        start = offset
+        offset += len(line.encode("utf-8"))
+        line = line.rstrip("\r\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) > 4:
+            raise InputError(path, f"line {number}: {len(fields)} tab-separated fields; expected "
+                             "input, output, target, julia_version (at most 4)", offset=start)
+        fields += [""] * (4 - len(fields))
+        raw_input, output, target, version = (f.strip() for f in fields)
+        if not raw_input:
+            raise InputError(path, f"line {number}: no input path", offset=start)
+        if "\0" in line:
+            raise InputError(path, f"line {number}: NUL character in a path", offset=start)
+        items.append(BatchItem(inputs=(_manifest_path(raw_input, base),),
+                               output=_manifest_path(output, base) if output else None,
+                               target=target or None, julia_version=version or None))
+    return items
+
+
+# -- planning ----------------------------------------------------------------------------------------
+
+def cpu_count() -> int:
+    """CPUs this process may use (affinity and cgroup-aware where Python can tell)."""
+    counter = getattr(os, "process_cpu_count", None)  # Python 3.13+
+    if counter is not None:
+        return counter() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def lld_threads(jobs: int, cpus: int) -> int:
+    """LLD's ``--threads`` for each of ``jobs`` parallel links, so the total stays near ``cpus``."""
+    return max(1, cpus // max(1, jobs))
+
+
+def _as_item(entry: BatchItem | PathLike | Sequence[PathLike]) -> BatchItem:
+    if isinstance(entry, BatchItem):
+        return entry
+    if isinstance(entry, (str, os.PathLike)):
+        return BatchItem(inputs=(Path(entry),))
+    return BatchItem(inputs=tuple(Path(p) for p in entry))
+
+
+def default_output(item: BatchItem, target: Target, out_dir: Path | None) -> Path:
+    first = item.inputs[0]
+    folder = out_dir if out_dir is not None else first.parent
+    return folder / f"{first.stem}.{target.dlext}"
+
+
+@dataclass(frozen=True)
+class _Planned:
+    index: int
+    item: BatchItem
+    target: Target | None
+    output: Path | None
+    plan: LinkPlan | None
+    error: PylinkjlError | None
+
+
+def _plan_item(index: int, item: BatchItem, *, target: Target | None, julia_version: str | None,
+               out_dir: Path | None, threads: int, options: dict[str, Any]) -> _Planned:
+    from pylinkjl.link.api import make_request
+    from pylinkjl.link.plan import plan_link
+
+    item_target: Target | None = None
+    output: Path | None = None
+    try:
+        if not item.inputs:
+            raise InputError(None, "a batch item has no input")
+        if isinstance(item.target, Target):
+            item_target = item.target
+        elif item.target:
+            item_target = parse_target(item.target)
+        else:
+            item_target = target or host_target()
+        output = item.output if item.output is not None else default_output(item, item_target, out_dir)
+        request = make_request(list(item.inputs), output, target=item_target, threads=threads,
+                               julia_version=item.julia_version or julia_version, **options)
+        return _Planned(index, item, item_target, output, plan_link(request), None)
+    except PylinkjlError as err:
+        return _Planned(index, item, item_target, output, None, err)
+
+
+def _claim_output(p: _Planned, owners: dict[Path, int]) -> _Planned:
+    """Two items writing one file would race: the first one planned keeps it, later ones fail."""
+    if p.plan is None:
+        return p
+    owner = owners.setdefault(Path(os.path.normcase(p.plan.output)), p.index)
+    if owner == p.index:
+        return p
+    err = InputError(p.plan.output, f"item {p.index} would write the same output as item {owner}",
+                     hint="give the items distinct outputs (inputs with the same name need a manifest)")
+    return _Planned(p.index, p.item, p.target, p.output, None, err)
+
+
+# -- running -----------------------------------------------------------------------------------------
+
+class _Worker:
+    """What the pool threads share: the cancel flag, their thread ids, the verifier."""
+
+    def __init__(self, verify: Callable[..., Any] | None, force_response_file: bool) -> None:
+        self.cancel = threading.Event()
+        self.threads: set[int] = set()
+        self.active = 0  # items being run right now
+        self.lock = threading.Lock()
+        self.verify = verify
+        self.verify_lock = threading.Lock()  # LIEF's thread safety is not documented: one at a time
+        self.force_response_file = force_response_file
+
+    def run(self, p: _Planned) -> ItemResult:
+        with self.lock:
+            self.threads.add(threading.get_ident())
+            self.active += 1
+        started = time.perf_counter()
+        try:
+            if self.cancel.is_set():
+                return _result(p, "cancelled")
+            return self._link_and_verify(p, started)
+        except PylinkjlError as err:
+            return _result(p, "cancelled" if self.cancel.is_set() else "failed", started, error=err)
+        except OSError as err:  # e.g. the output folder cannot be created
+            return _result(p, "failed", started, error=InputError(err.filename or p.output, err.strerror or str(err)))
+        except Exception as err:  # a bug: keep the other links going, but say so loudly
+            log.exception("internal error linking %s", p.output)
+            return _result(p, "failed", started, error=PylinkjlError(f"internal error: {err!r}"))
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    def _link_and_verify(self, p: _Planned, started: float) -> ItemResult:
+        from pylinkjl.link.run import execute
+
+        assert p.plan is not None
+        link = execute(p.plan, force_response_file=self.force_response_file)
+        if self.verify is None:
+            return _result(p, "ok", started, link=link)
+        try:
+            with self.verify_lock:
+                report = self.verify(link.output, object=p.item.inputs[0], target=p.plan.target,
+                                     julia_version=p.plan.line)
+        except PylinkjlError as err:
+            return _result(p, "failed", started, link=link, error=err)
+        if not report.ok:
+            failed = VerificationError(f"{link.output} failed verification")
+            return _result(p, "failed", started, link=link, error=failed, verify=report)
+        return _result(p, "ok", started, link=link, verify=report)
+
+
+def _result(p: _Planned, status: str, started: float | None = None, **fields: Any) -> ItemResult:
+    seconds = 0.0 if started is None else time.perf_counter() - started
+    return ItemResult(p.item, status, p.output, p.target, seconds, **fields)
+
+
+def _verifier() -> Callable[..., Any]:
+    try:
+        from pylinkjl.images.verify import verify_image  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as err:
+        raise PylinkjlError(f"verification is not available in this installation ({err})") from None
+    return verify_image  # type: ignore[no-any-return,unused-ignore]
+
+
+def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, jobs: int | None = None,
+                target: Target | str | None = None, julia_version: str | None = None,
+                out_dir: PathLike | None = None, verify: bool = False,
+                on_result: Callable[[ItemResult], None] | None = None, on_planned: Callable[[int], None] | None = None,
+                force_response_file: bool = False, **options: Any) -> list[ItemResult]:
+    """Link every item, ``jobs`` at a time (default: the CPU count), and return one result per item in
+    the order given. ``items`` are BatchItems, input paths, or lists of input paths. ``options`` are
+    LinkRequest fields shared by all items (``julia_home``, ``lld``, ``timeout``, ``stub_missing``, ...).
+
+    ``on_planned(n)`` is called once with the number of items; ``on_result`` once per item as it
+    finishes (or fails to plan), always from the calling thread. Raises TargetError for a bad
+    ``jobs`` or ``target``, BatchInterrupted on Ctrl-C."""
+    cpus = cpu_count()
+    if jobs is None:
+        jobs = cpus
+    if jobs < 1:
+        raise TargetError(f"--jobs must be at least 1, not {jobs}")
+    if isinstance(target, str):
+        target = parse_target(target)
+    if "threads" in options:
+        raise TargetError("relink_many sets LLD's --threads itself (from jobs and the CPU count)")
+    verifier = _verifier() if verify else None
+    batch = [_as_item(e) for e in items]
+    jobs = min(jobs, max(1, len(batch)))
+    threads = lld_threads(jobs, cpus)
+    folder = Path(out_dir) if out_dir is not None else None
+    log.info("%d item(s), %d job(s), LLD --threads=%d (%d CPUs)", len(batch), jobs, threads, cpus)
+
+    if on_planned is not None:
+        on_planned(len(batch))
+    results: list[ItemResult | None] = [None] * len(batch)
+
+    def record(result: ItemResult, index: int) -> None:
+        results[index] = result
+        if result.status == "failed":
+            log.info("%s: %s", result.output or result.item.inputs[0], result.error)
+        if on_result is not None:
+            on_result(result)
+
+    def harvest(pending: set[cf.Future[ItemResult]], timeout: float) -> set[cf.Future[ItemResult]]:
+        done, pending = cf.wait(pending, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        for fut in done:
+            record(fut.result(), futures[fut].index)
+        return pending
+
+    # Each plan is handed to the pool as soon as it is made: planning (Python, in this thread) overlaps
+    # with the links already running (LLD processes), instead of delaying the first link until all
+    # items are planned.
+    planned: list[_Planned] = []
+    owners: dict[Path, int] = {}
+    worker = _Worker(verifier, force_response_file)
+    futures: dict[cf.Future[ItemResult], _Planned] = {}
+    try:
+        with cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pylinkjl-relink") as pool:
+            try:
+                pending: set[cf.Future[ItemResult]] = set()
+                for index, item in enumerate(batch):
+                    p = _claim_output(_plan_item(index, item, target=target, julia_version=julia_version,
+                                                 out_dir=folder, threads=threads, options=dict(options)), owners)
+                    planned.append(p)
+                    if p.plan is None:
+                        record(_result(p, "failed", error=p.error), index)
+                    else:
+                        fut = pool.submit(worker.run, p)
+                        futures[fut] = p
+                        pending.add(fut)
+                    pending = harvest(pending, 0)
+                while pending:
+                    pending = harvest(pending, _POLL_SECONDS)
+            except KeyboardInterrupt:
+                _stop(worker, pool, futures)
+                raise
+    except KeyboardInterrupt:
+        by_index = {p.index: fut for fut, p in futures.items()}
+        final = [r if r is not None else
+                 _finished_or_cancelled(planned[i], by_index.get(i)) if i < len(planned) else
+                 ItemResult(batch[i], "cancelled", None, None)
+                 for i, r in enumerate(results)]
+        raise BatchInterrupted(final) from None
+    return [r for r in results if r is not None]
+
+
+def _finished_or_cancelled(p: _Planned, fut: cf.Future[ItemResult] | None) -> ItemResult:
+    if fut is not None and fut.done() and not fut.cancelled():
+        return fut.result()
+    return _result(p, "cancelled")
+
+
+def _stop(worker: _Worker, pool: cf.ThreadPoolExecutor, futures: dict[cf.Future[ItemResult], _Planned]) -> None:
+    """After Ctrl-C: cancel what has not started, then kill running LLDs until every worker is idle.
+    Killing repeats because a worker may start a process just after a round of killing."""
+    from pylinkjl.process import kill_running
+
+    log.info("interrupted: stopping the running links")
+    worker.cancel.set()
+    pool.shutdown(wait=False, cancel_futures=True)
+    while True:
+        try:
+            kill_running(worker.threads)
+            with worker.lock:
+                idle = worker.active == 0
+            # done() rather than cf.wait(): wait() never counts futures cancelled by shutdown() as done
+            if idle and all(fut.done() for fut in futures):
+                return
+            time.sleep(_POLL_SECONDS / 4)
+        except KeyboardInterrupt:  # a second Ctrl-C: keep stopping; leave no linker behind
+            continue

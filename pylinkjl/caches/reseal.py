@@ -1,0 +1,147 @@
+"""Re-seal a ``.ji`` after its image changed (relink, strip, codesign): rewrite the trailer.
+
+Julia refuses a cache whose image no longer has the CRC-32C recorded in the ``.ji`` trailer
+(``uint32 crc_so; uint32 crc32c(.ji without its last 4 bytes)``, julia-linking.md §4.6). Before
+writing, we make sure the two files belong together: the heap checksum Julia embeds in the image
+equals the ``.ji``'s (same package, same build), and the image's target list equals the ``.ji``'s
+clone targets. Decide first, then apply: the new file is written beside the old one, fsynced and
+renamed over it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import crc32c
+
+from pylinkjl.caches.ji import JiFile, crc32c_file, mapped, read_ji
+from pylinkjl.errors import InputError
+
+log = logging.getLogger("pylinkjl.caches.reseal")
+
+
+@dataclass
+class ResealResult:
+    ji_path: Path
+    image_path: Path
+    old_crc_so: int
+    new_crc_so: int
+    old_crc_ji: int
+    new_crc_ji: int
+    dry_run: bool
+    written: bool
+    pair: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return (self.old_crc_so, self.old_crc_ji) != (self.new_crc_so, self.new_crc_ji)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ji": str(self.ji_path), "image": str(self.image_path), "changed": self.changed,
+                "dry_run": self.dry_run, "written": self.written,
+                "crc_so": {"old": f"{self.old_crc_so:#010x}", "new": f"{self.new_crc_so:#010x}"},
+                "crc_ji": {"old": f"{self.old_crc_ji:#010x}", "new": f"{self.new_crc_ji:#010x}"},
+                "pair": self.pair, "notes": self.notes}
+
+
+def reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[str] | None = None, *,
+           dry_run: bool = False, force: bool = False) -> ResealResult:
+    """Recompute ``crc_so`` and the ``.ji``'s own CRC. ``image_path`` defaults to the sibling Julia
+    would load (extension from the ``.ji``'s OS field). Raises InputError when the files do not
+    belong together (``force`` skips that check, never the format checks)."""
+    from pylinkjl.caches.verdict import pair_check  # the report module; cheap, no LIEF at import
+
+    ji = read_ji(ji_path)
+    if not ji.is_pkgimage:
+        raise InputError(ji.path, "this cache has no native code (built with --pkgimages=no): there is no image "
+                         "checksum to reseal")
+    image = Path(image_path) if image_path is not None else ji.image_path
+    if not image.is_file():
+        raise InputError(image, "image not found", hint=f"pass the image of {ji.path.name} explicitly")
+    pair = pair_check(ji, image)
+    notes: list[str] = []
+    problems = _pairing_problems(ji, image, pair)
+    if problems and not force:
+        raise InputError(image, f"does not belong to {ji.path.name}: " + "; ".join(problems),
+                         hint="reseal only the image that was relinked from this cache's objects (--force skips this check)")
+    notes += [f"ignored (--force): {p}" for p in problems]
+    if ji.crc_ji_ok is False:
+        msg = (f"the .ji's own checksum is already wrong (trailer {ji.crc_ji:#010x}, actual "
+               f"{ji.crc_ji_actual:#010x}): it was changed after Julia wrote it")
+        if not force:
+            raise InputError(ji.path, msg, hint="--force reseals it anyway")
+        notes.append(f"ignored (--force): {msg}")
+    new_so = crc32c_file(image)
+    endian = ">" if ji.byte_order == "big" else "<"
+    with mapped(ji.path) as data:
+        body_crc = crc32c.crc32c(data[:ji.size - 8])
+    so_bytes = struct.pack(endian + "I", new_so)
+    new_ji = crc32c.crc32c(so_bytes, body_crc)
+    result = ResealResult(ji.path, image, ji.crc_so, new_so, ji.crc_ji, new_ji, dry_run, False, pair, notes)
+    if result.changed and not dry_run:
+        _rewrite_trailer(ji, so_bytes + struct.pack(endian + "I", new_ji))
+        result.written = True
+        log.info("resealed %s: crc_so %#010x -> %#010x", ji.path, ji.crc_so, new_so)
+    return result
+
+
+def _pairing_problems(ji: JiFile, image: Path, pair: dict[str, Any]) -> list[str]:
+    problems = []
+    if pair.get("same_build") is False:
+        problems.append(f"the image carries heap checksum {pair.get('image_heap_checksum')}, the .ji "
+                        f"{ji.heap_checksum:#018x} (another package or another build)")
+    elif pair.get("same_build") is None:
+        problems.append("no Julia cache header found inside the image, so the package cannot be confirmed")
+    if pair.get("targets_equal") is False:
+        problems.append("the image's CPU target list differs from the .ji's clone targets")
+    elif pair.get("targets_equal") is None:
+        problems.append("the image's CPU target list could not be read")
+    return problems
+
+
+def _rewrite_trailer(ji: JiFile, trailer: bytes) -> None:
+    """Copy the ``.ji`` without its 8-byte trailer plus the new trailer to a temporary file beside
+    it, fsync, keep the mode, and rename it over the original (atomic on POSIX and Windows)."""
+    target = ji.path
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".reseal", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, open(target, "rb") as src:
+            remaining = ji.size - 8
+            while remaining > 0:
+                chunk = src.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise InputError(target, "file shrank while it was being resealed")
+                out.write(chunk)
+                remaining -= len(chunk)
+            out.write(trailer)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

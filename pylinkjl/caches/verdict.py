@@ -1,0 +1,339 @@
+"""Reports on caches and images: what a file is, what it was built for, and whether it would load.
+
+Every function returns plain data (dicts of str/int/bool/list) so the CLI can print it or dump it
+as JSON. The load verdict replays the checks of ``Base.stale_cachefile`` in Julia's order
+(julia-linking.md §4.1): header, flags, ``--pkgimages``, CPU targets, image present, checksums.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pylinkjl.binfmt.targetlist import JL_TARGET_UNKNOWN_NAME, JL_TARGET_VEC_CALL, TargetRecord
+from pylinkjl.caches.flags import DEFAULT, CacheFlags, flags_match
+from pylinkjl.caches.ji import JI_MAGIC, JiFile, crc32c_file, find_embedded_header, mapped, read_ji
+from pylinkjl.cpu import features as F
+from pylinkjl.cpu.host import HostCpu, WrongArchitecture, detect_host, named_cpu
+from pylinkjl.cpu.match import jit_target, match_targets
+from pylinkjl.cpu.tables import CpuTables, load, parse_version
+from pylinkjl.errors import InputError, PylinkjlError, TargetError
+
+log = logging.getLogger("pylinkjl.caches.verdict")
+
+_UNAME = {"linux": "Linux", "darwin": "Darwin", "win32": "WINNT", "cygwin": "WINNT"}
+
+
+@dataclass
+class Session:
+    """The Julia session that would load a cache. ``None`` fields mean "the Julia that wrote it"."""
+
+    julia_version: str | None = None
+    julia_commit: str | None = None
+    julia_branch: str | None = None
+    flags: CacheFlags = DEFAULT
+    pkgimages_existing: bool = False
+    cpu: str | None = None  # a CPU name (--cpu); None: this machine
+    cpu_target: str = "native"  # the session's -C
+    _hosts: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+
+    def host(self, t: CpuTables) -> HostCpu:
+        """The (cached) host CPU for these tables; raises TargetError/WrongArchitecture."""
+        key = (t.version, t.arch)
+        if key not in self._hosts:
+            try:
+                self._hosts[key] = named_cpu(self.cpu, t) if self.cpu else detect_host(t)
+            except TargetError as e:
+                self._hosts[key] = e
+        value = self._hosts[key]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def is_ji(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == JI_MAGIC
+    except OSError as e:
+        raise InputError(path, f"cannot open: {e.strerror or e}") from None
+
+
+def tables_for(version: str, arch: str) -> CpuTables | None:
+    try:
+        return load(version, arch)
+    except TargetError as e:
+        log.info("no CPU tables: %s", e)
+        return None
+
+
+# -- targets ------------------------------------------------------------------------------------
+
+def describe_target(i: int, rec: TargetRecord, t: CpuTables | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"index": i, "name": rec.name, "flags": rec.flags,
+                           "vec_call": bool(rec.flags & JL_TARGET_VEC_CALL),
+                           "unknown_name": bool(rec.flags & JL_TARGET_UNKNOWN_NAME), "nwords": rec.nwords}
+    if t is None:
+        out.update(enabled_bits=rec.enabled_bits(), disabled_count=len(rec.disabled_bits()))
+    else:
+        out.update(normalized=t.normalize(rec.name), enabled=F.names(rec.en, t),
+                   disabled_count=len(F.names(rec.dis, t)), unknown_bits=F.unknown_bits(rec.en | rec.dis, t),
+                   vector_bytes=F.max_vector_size(rec.en, t))
+        if rec.nwords != t.nwords:
+            out["warning"] = f"{rec.nwords} feature words, but {t.label} uses {t.nwords}"
+    if rec.ext_features:
+        out["ext_features"] = rec.ext_features
+    if rec.base is not None:
+        out["base"] = rec.base
+    return out
+
+
+def cpu_check(targets: list[TargetRecord], t: CpuTables | None, session: Session) -> dict[str, Any]:
+    """Would a session on ``session``'s CPU pick one of ``targets``? Julia's reasons, per target."""
+    if t is None:
+        return {"ok": None, "message": "no CPU tables for this Julia version: target matching not checked"}
+    try:
+        host = session.host(t)
+    except WrongArchitecture as e:
+        return {"ok": False, "message": str(e), "wrong_architecture": True}
+    bad = [r.name for r in targets if r.nwords != t.nwords]
+    if bad:
+        return {"ok": False, "message": f"targets {bad} have a feature-word count other than {t.label}'s "
+                                        f"{t.nwords}: written by another Julia version"}
+    jit = jit_target(host.name, host.features, t, assumed=host.unknown, cpu_target=session.cpu_target)
+    result = match_targets(targets, jit, t)
+    out: dict[str, Any] = {
+        "ok": result.ok, "host": host.describe(t), "session_target": {"name": jit.name, "nfeatures": F.popcount(jit.en)},
+        "chosen": result.best, "chosen_name": None if result.best is None else targets[result.best].name,
+        "targets": [{"index": v.index, "name": v.name, "reason": v.reason, "missing": v.missing,
+                     "assumed": v.assumed} for v in result.verdicts],
+        "message": result.message,
+    }
+    assumed = sorted({a for v in result.verdicts for a in v.assumed})
+    if assumed:
+        out["assumptions"] = (f"{', '.join(assumed)}: used by the image but not reported by "
+                              f"{host.source.split(' ')[0]}; assumed present")
+    return out
+
+
+# -- .ji ----------------------------------------------------------------------------------------
+
+def _check(name: str, ok: bool | None, reason: str, message: str) -> dict[str, Any]:
+    return {"check": name, "ok": ok, "reason": reason if ok is False else "", "message": message}
+
+
+def _header_check(ji: JiFile, session: Session) -> dict[str, Any]:
+    problems = []
+    if ji.pkgimage_byte:
+        problems.append("the header says system image (pkgimage byte set)")
+    if session.julia_version is not None and session.julia_version != ji.julia_version:
+        problems.append(f"written by Julia {ji.julia_version}, session is Julia {session.julia_version}")
+    if session.julia_commit is not None and not ji.commit.startswith(session.julia_commit):
+        problems.append(f"built from commit {ji.commit[:10]}, session from {session.julia_commit[:10]}")
+    if session.julia_branch is not None and session.julia_branch != ji.branch:
+        problems.append(f"git branch {ji.branch!r}, session {session.julia_branch!r} (another build of the same "
+                        "version: distro vs official)")
+    if session.cpu is None:
+        here_os = _UNAME.get(sys.platform, sys.platform)
+        here_arch = platform.machine().lower().replace("amd64", "x86_64").replace("arm64", "aarch64")
+        if (ji.os, ji.arch) != (here_os, here_arch):
+            problems.append(f"built for {ji.os} {ji.arch}, this machine is {here_os} {here_arch}")
+    if problems:
+        return _check("header", False, "incompatible header",
+                      "Rejecting cache file due to it containing an incompatible cache header: " + "; ".join(problems))
+    assumed = "" if session.julia_version else " (session assumed to be the Julia that wrote it)"
+    return _check("header", True, "", f"Julia {ji.julia_version} {ji.os} {ji.arch}, {ji.branch}/{ji.commit[:10]}"
+                  + assumed)
+
+
+def load_checks(ji: JiFile, session: Session, image: dict[str, Any], cpu: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Julia's load checks in ``stale_cachefile`` order."""
+    checks = [_header_check(ji, session)]
+    version = _vtuple(ji.julia_version)
+    ok, why = flags_match(ji.cache_flags, session.flags, version, pkgimages_existing=session.pkgimages_existing)
+    checks.append(_check("flags", ok, "mismatched flags",
+                         why if not ok else f"cache {ji.cache_flags}; session {session.flags}"))
+    if ji.is_pkgimage:
+        uses = session.flags.use_pkgimages or session.pkgimages_existing
+        checks.append(_check("pkgimages", bool(uses), "requires pkgimages",
+                             "the cache has native code: the session must run with --pkgimages=yes"
+                             if not uses else "session uses pkgimages"))
+        if cpu is not None:
+            msg = cpu.get("message") or f"target {cpu.get('chosen')} ({cpu.get('chosen_name')}) selected"
+            checks.append(_check("cpu target", cpu.get("ok"), "target mismatch", msg))
+        checks.append(_check("image present", bool(image.get("exists")), "missing ocachefile",
+                             f"pkgimage {image['path']} " + ("found" if image.get("exists") else "was not found")))
+    checks.append(_check("cache checksum", ji.crc_ji_ok, "invalid checksum",
+                         f"crc32c of the .ji is {ji.crc_ji_actual:#010x}, trailer says {ji.crc_ji:#010x}"
+                         if ji.crc_ji_ok is False else "the .ji trailer CRC matches"))
+    if ji.is_pkgimage and image.get("exists"):
+        ok_so = image.get("crc_ok")
+        checks.append(_check("image checksum", ok_so, "invalid checksum",
+                             f"Invalid checksum in cache file {image['path']}: crc32c is {image.get('crc32c', 0):#010x}, "
+                             f"the .ji expects {ji.crc_so:#010x} (image changed after linking: strip, codesign, "
+                             "patchelf, relink? run `pylinkjl reseal`)" if ok_so is False
+                             else "the image's crc32c matches crc_so"))
+    return checks
+
+
+def _vtuple(text: str) -> tuple[int, int, int]:
+    """The version as a triple; an unparsable one is treated as newer than every known rule."""
+    try:
+        v = parse_version(text)
+    except TargetError:
+        return (1, 99, 0)
+    return (v.major, v.minor, v.patch)
+
+
+def verdict(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    failed = [c for c in checks if c["ok"] is False]
+    unknown = [c for c in checks if c["ok"] is None]
+    loads = False if failed else (None if unknown else True)
+    return {"loads": loads, "rejected_by": failed[0]["reason"] if failed else None,
+            "reason": failed[0]["message"] if failed else None,
+            "unchecked": ["source files and dependency build ids (need the package sources and the session)"]}
+
+
+def image_facts(ji: JiFile, image_path: Path | None = None, *, verify: bool = True) -> dict[str, Any]:
+    path = image_path or ji.image_path
+    out: dict[str, Any] = {"path": str(path), "exists": path.is_file()}
+    if out["exists"]:
+        out["size"] = path.stat().st_size
+        if verify:
+            crc = crc32c_file(path)
+            out.update(crc32c=crc, crc_ok=crc == ji.crc_so)
+    return out
+
+
+def inspect_ji(path: str | Path, session: Session | None = None, *, detail: bool = True) -> dict[str, Any]:
+    """Everything about a ``.ji``: header, flags, modules, targets, checksums, and the load verdict."""
+    session = session or Session()
+    ji = read_ji(path)
+    t = tables_for(ji.julia_version, ji.arch)
+    image: dict[str, Any] = (image_facts(ji) if ji.is_pkgimage
+                             else {"path": str(ji.image_path), "exists": ji.image_path.is_file()})
+    cpu = cpu_check(ji.targets, t, session) if ji.is_pkgimage else None
+    checks = load_checks(ji, session, image, cpu)
+    report: dict[str, Any] = {
+        "kind": "ji", "path": str(ji.path), "size": ji.size, "format": ji.format, "byte_order": ji.byte_order,
+        "pointer_size": ji.pointer_size, "os": ji.os, "arch": ji.arch, "julia_version": ji.julia_version,
+        "branch": ji.branch, "commit": ji.commit,
+        "package": {"name": ji.package, "uuid": ji.worklist[0].uuid if ji.worklist else None},
+        "worklist": [{"name": m.name, "uuid": m.uuid, "build_id": f"{m.build_id:#018x}"} for m in ji.worklist],
+        "cache_flags": {"byte": f"{ji.cache_flags_byte:#04x}", "flags": ji.cache_flags.to_cli(),
+                        **vars(ji.cache_flags)},
+        "heap_checksum": f"{ji.heap_checksum:#018x}",
+        "pkgimage": ji.is_pkgimage,
+        "image": image,
+        "targets": [describe_target(i, r, t) for i, r in enumerate(ji.targets)],
+        "checksums": {
+            "crc_so": {"stored": f"{ji.crc_so:#010x}",
+                       "actual": f"{image['crc32c']:#010x}" if "crc32c" in image else None,
+                       "ok": image.get("crc_ok")},
+            "crc_ji": {"stored": f"{ji.crc_ji:#010x}", "actual": f"{ji.crc_ji_actual:#010x}", "ok": ji.crc_ji_ok},
+        },
+        "cpu": cpu,
+        "checks": checks,
+        "verdict": verdict(checks),
+        "notes": list(ji.notes),
+    }
+    if t is not None:
+        report["tables"] = t.label
+    if ji.format == 15:
+        report.update(gc_abi=ji.gc_abi, header_flags=ji.header_flags)
+    if detail:
+        report.update(
+            dependencies=[d.path for d in ji.dependencies], requires=ji.requires, preferences=ji.preferences,
+            prefs_hash=f"{ji.prefs_hash:#018x}",
+            required_modules=[{"name": m.name, "uuid": m.uuid} for m in ji.required_modules])
+    return report
+
+
+# -- images -------------------------------------------------------------------------------------
+
+def pair_check(ji: JiFile, image_path: Path) -> dict[str, Any]:
+    """Do this ``.ji`` and this image belong together? Compares the heap checksum Julia embeds in both
+    (same package, same build) and the image's target list with the ``.ji``'s clone targets."""
+    out: dict[str, Any] = {"image": str(image_path)}
+    with mapped(image_path) as data:
+        header = find_embedded_header(data, image_path)
+        raw: Any = data.obj  # bytes or mmap: .find runs in C
+        listed_verbatim = bool(ji.clone_targets) and raw.find(ji.clone_targets) >= 0
+    if header is None:
+        out.update(same_build=None, build_note="no Julia cache header found inside the image")
+    else:
+        out.update(same_build=header.heap_checksum == ji.heap_checksum,
+                   image_heap_checksum=f"{header.heap_checksum:#018x}", image_julia_version=header.julia_version)
+    image_list, how = image_target_list(image_path)
+    if image_list is not None:
+        out.update(targets_equal=image_list == ji.clone_targets, targets_source=how)
+    else:
+        out.update(targets_equal=listed_verbatim or None, targets_source="byte search in the image" + how)
+    return out
+
+
+def image_target_list(path: Path) -> tuple[bytes | None, str]:
+    """The image's serialized target list via :mod:`pylinkjl.images.decode`, or (None, why not)."""
+    try:
+        from pylinkjl.images.decode import read_image  # LIEF-based; imported only here
+    except ImportError:
+        return None, " (pylinkjl.images.decode not available)"
+    try:
+        return bytes(read_image(path).target_list), "pylinkjl.images.decode"
+    except PylinkjlError as e:
+        return None, f" (image reader: {e})"
+
+
+def inspect_image(path: str | Path, session: Session | None = None) -> dict[str, Any]:
+    """An image: its Julia line, targets with feature names, clone counts, and the CPU verdict."""
+    from pylinkjl.images.decode import read_image  # LIEF-based; imported only here
+
+    session = session or Session()
+    p = Path(path)
+    with mapped(p) as data:
+        header = find_embedded_header(data, p)
+    # The cache header inside the image names the exact Julia version (the layout line alone does not
+    # tell 1.11 from 1.12, whose x86 feature words differ).
+    info = read_image(p, julia_version=header.julia_version if header else None)
+    version = header.julia_version if header else _line_version(info.line, info.targets)
+    t = tables_for(version, info.arch)
+    clones = list(getattr(info, "clones_per_target", []) or [])
+    targets = []
+    for i, rec in enumerate(info.targets):
+        d = describe_target(i, rec, t)
+        if i < len(clones):
+            d["clones"] = clones[i]
+        targets.append(d)
+    report: dict[str, Any] = {
+        "kind": "image", "path": str(p), "size": p.stat().st_size, "line": info.line,
+        "julia_version": header.julia_version if header else None, "format": info.format,
+        "arch": info.arch, "nshards": getattr(info, "nshards", None), "nfuncs": getattr(info, "nfuncs", None),
+        "targets": targets, "crc32c": f"{crc32c_file(p):#010x}",
+        "cpu": cpu_check(list(info.targets), t, session),
+    }
+    for ext in (".ji",):
+        sibling = p.with_suffix(ext)
+        if sibling.is_file() and is_ji(sibling):
+            ji = read_ji(sibling)
+            pair = pair_check(ji, p)
+            pair.update(ji=str(sibling), crc_ok=int(report["crc32c"], 16) == ji.crc_so)
+            report["cache"] = pair
+    return report
+
+
+def _line_version(line: str, targets: list[TargetRecord]) -> str:
+    """A table version for an image layout line; 1.11-layout images with 12 x86 words are 1.12."""
+    if line == "1.11" and targets and targets[0].nwords == 12:
+        return "1.12.0"
+    return f"{line}.0" if line.count(".") == 1 else line
+
+
+def inspect_path(path: str | Path, session: Session | None = None) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file")
+    return inspect_ji(p, session) if is_ji(p) else inspect_image(p, session)

@@ -1,0 +1,213 @@
+"""A Julia installation on disk, read without running Julia.
+
+Mirrors the directory helpers of ``Base.Linking`` (julia-linking.md §1.1, §1.4): ``bindir``, ``libdir``,
+``private_libdir``, ``shlibdir`` and the three in-tree places Julia looks for its bundled ``lld``.
+The version comes from ``include/julia/julia_version.h``; the OS from which ``libjulia`` files exist;
+the architecture from the first bytes of the ``libjulia`` binary. So a Windows or macOS tree copied to
+a Linux machine is read as what it is, which is what cross-linking needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pylinkjl.binfmt.sniff import sniff_file
+from pylinkjl.errors import InputError, PylinkjlError
+
+if TYPE_CHECKING:
+    from pylinkjl.target import Target
+
+log = logging.getLogger("pylinkjl.link.juliatree")
+
+TreeOS = Literal["linux", "macos", "windows"]
+
+VERSION_HEADER = Path("include", "julia", "julia_version.h")
+VERSION_GIT = Path("share", "julia", "base", "version_git.jl")
+# Bounded reads: none of these files is anywhere near this big in a real tree.
+_MAX_TEXT = 1 << 16
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?$")
+
+
+@dataclass(frozen=True)
+class JuliaTree:
+    home: Path
+    version: str
+    os: TreeOS | None
+    arch: str | None
+    debug: bool
+
+    @property
+    def bindir(self) -> Path:
+        return self.home / "bin"
+
+    @property
+    def libdir(self) -> Path:
+        return self.home / "lib"
+
+    @property
+    def private_libdir(self) -> Path:
+        return self.home / "lib" / "julia"
+
+    @property
+    def shlibdir(self) -> Path:
+        """Where the shared ``libjulia`` lives: ``bin`` on Windows (DLLs sit next to the exe), ``lib`` elsewhere."""
+        return self.bindir if self.os == "windows" else self.libdir
+
+    @property
+    def libexecdir(self) -> Path:
+        return self.home / "libexec" / "julia"
+
+    @property
+    def exe_suffix(self) -> str:
+        return ".exe" if self.os == "windows" else ""
+
+    def lld_candidates(self) -> list[Path]:
+        """The in-tree paths Julia tries, in its order (``Base.Linking.__init__`` / ``lld_path``)."""
+        name = "lld" + self.exe_suffix
+        return [self.libexecdir / name, self.bindir / ".." / "tools" / name, self.bindir / name]
+
+    def matches(self, target: Target) -> bool:
+        """Whether this tree's libraries can be linked against for ``target`` (unknown arch: assume yes)."""
+        return self.os == target.os and (self.arch is None or self.arch == target.arch)
+
+    @property
+    def version_tuple(self) -> tuple[int, int, int]:
+        major, minor, patch = re.match(r"(\d+)\.(\d+)\.(\d+)", self.version).groups()  # type: ignore[union-attr]
+        return int(major), int(minor), int(patch)
+
+
+# -- version -------------------------------------------------------------------------------------------
+
+def _read_text(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read(_MAX_TEXT).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
+
+
+def parse_version_header(path: Path) -> str:
+    """The version in a ``julia_version.h``: ``JULIA_VERSION_STRING``, else MAJOR/MINOR/PATCH/IS_RELEASE."""
+    text = _read_text(path)
+    m = re.search(r'^[ \t]*#[ \t]*define[ \t]+JULIA_VERSION_STRING[ \t]+"([^"\n]*)"', text, re.MULTILINE)
+    if m:
+        if _VERSION_RE.match(m.group(1)):
+            return m.group(1)
+        raise InputError(path, f"JULIA_VERSION_STRING {m.group(1)!r} is not a Julia version",
+                         offset=len(text[: m.start(1)].encode("utf-8", errors="replace")))
+    parts: dict[str, int] = {}
+    for name in ("MAJOR", "MINOR", "PATCH", "IS_RELEASE"):
+        d = re.search(rf"^[ \t]*#[ \t]*define[ \t]+JULIA_VERSION_{name}[ \t]+(\d{{1,6}})\b", text, re.MULTILINE)
+        if d:
+            parts[name] = int(d.group(1))
+    if not all(k in parts for k in ("MAJOR", "MINOR", "PATCH")):
+        raise InputError(path, "no JULIA_VERSION_STRING and no JULIA_VERSION_MAJOR/MINOR/PATCH defines")
+    version = f"{parts['MAJOR']}.{parts['MINOR']}.{parts['PATCH']}"
+    # Julia's Makefile writes IS_RELEASE 0 when VERSION has a suffix; the suffix itself is only in the
+    # string, and "-DEV" is by far the most common one.
+    return version if parts.get("IS_RELEASE", 1) else version + "-DEV"
+
+
+def _version_from_fallbacks(home: Path) -> str | None:
+    """Trees without headers: ``version_git.jl`` (tag-like string) or a ``VERSION`` file."""
+    vfiles = [home / "VERSION", home / "share" / "julia" / "VERSION"]
+    if home.name == "usr":  # an in-tree build: <source>/usr, with the version in <source>/VERSION
+        vfiles.append(home.parent / "VERSION")
+    for vfile in vfiles:
+        if vfile.is_file():
+            first = _read_text(vfile).strip().splitlines()[:1]
+            if first and _VERSION_RE.match(first[0].strip()):
+                return first[0].strip()
+    git = home / VERSION_GIT
+    if git.is_file():
+        m = re.search(r'"v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)"', _read_text(git))
+        if m:
+            return m.group(1)
+    return None
+
+
+# -- OS, architecture, debug ----------------------------------------------------------------------------
+
+def _libjulia_files(home: Path) -> dict[TreeOS, list[Path]]:
+    """libjulia files by the OS their name implies (release before debug, real files before links)."""
+    found: dict[TreeOS, list[Path]] = {}
+    bindir, libdir = home / "bin", home / "lib"
+    win = [p for p in (bindir / "libjulia.dll", bindir / "libjulia-debug.dll") if p.is_file()]
+    if win or (bindir / "julia.exe").is_file():
+        found["windows"] = win
+    try:
+        names = sorted(p for p in libdir.iterdir() if p.name.startswith("libjulia"))
+    except OSError:  # no lib/ (a Windows tree) or unreadable
+        names = []
+    if names:
+        mac = [p for p in names if re.fullmatch(r"libjulia(-debug)?(\.[\d.]+)?\.dylib", p.name)]
+        lin = [p for p in names if re.fullmatch(r"libjulia(-debug)?\.so(\.[\d.]+)?", p.name)]
+        for os_, files in (("macos", mac), ("linux", lin)):
+            if files:
+                # The longest name (libjulia.so.1.11.7) is the real file; the others are symlinks to it.
+                found[os_] = sorted(files, key=lambda p: ("-debug" in p.name, -len(p.name)))  # type: ignore[index]
+    return found
+
+
+_FORMAT_OF_OS = {"linux": "elf", "macos": "macho", "windows": "coff"}
+
+
+def _binary_arch(path: Path, tree_os: TreeOS) -> str | None:
+    """The architecture in libjulia's header (None when unreadable, fat, or not the format its name says)."""
+    try:
+        kind = sniff_file(path)
+    except PylinkjlError as exc:
+        log.debug("cannot read %s: %s", path, exc)
+        return None
+    if kind.format != _FORMAT_OF_OS[tree_os]:
+        log.warning("%s is %s, not the %s file its name implies", path, kind.description, _FORMAT_OF_OS[tree_os])
+        return None
+    return kind.arch if kind.arch in ("x86_64", "aarch64", "i686") else None
+
+
+# -- opening a tree ---------------------------------------------------------------------------------------
+
+def open_tree(home: str | os.PathLike[str]) -> JuliaTree:
+    """Read the Julia tree at ``home`` (the folder holding ``bin``, ``lib``, ``include``). Raises InputError."""
+    root = Path(os.path.abspath(home))
+    if not root.is_dir():
+        raise InputError(root, "not a directory (expected a Julia installation: the folder holding bin/ and lib/)")
+    header = root / VERSION_HEADER
+    version = parse_version_header(header) if header.is_file() else _version_from_fallbacks(root)
+    libs = _libjulia_files(root)
+    if version is None:
+        looked = ", ".join(str(p) for p in (VERSION_HEADER, VERSION_GIT, Path("VERSION")))
+        raise InputError(root, f"not a Julia tree: none of {looked} gives a Julia version",
+                         hint="pass the folder that contains bin/julia (e.g. /opt/julia-1.11.7)")
+    if len(libs) > 1:
+        log.warning("%s holds libjulia files of several OSes (%s); using %s", root, ", ".join(libs), next(iter(libs)))
+    tree_os: TreeOS | None = next(iter(libs), None)
+    files = libs.get(tree_os, []) if tree_os else []
+    release = [p for p in files if "-debug" not in p.name]
+    debug = bool(files) and not release
+    arch = _binary_arch((release or files)[0], tree_os) if files and tree_os else None
+    tree = JuliaTree(home=root, version=version, os=tree_os, arch=arch, debug=debug)
+    log.debug("Julia tree %s: %s", root, tree)
+    return tree
+
+
+def find_julia_on_path(environ: Mapping[str, str] = os.environ) -> JuliaTree | None:
+    """The tree of the ``julia`` found on ``environ['PATH']``, or None (no julia, or a launcher such as
+    juliaup's that does not sit inside a tree)."""
+    import shutil
+
+    exe = shutil.which("julia", path=environ.get("PATH", ""))
+    if exe is None:
+        return None
+    resolved = Path(exe).resolve()
+    try:
+        return open_tree(resolved.parent.parent)
+    except InputError as exc:
+        log.debug("julia on PATH (%s -> %s) is not inside a Julia tree: %s", exe, resolved, exc)
+        return None

@@ -1,0 +1,193 @@
+"""Which files stand behind the libraries of a link line: a real Julia install's, or generated stubs.
+
+A profile names three kinds of things: ``-lNAME`` libraries searched in the ``-L`` folders, static
+files (``{static:crti.o}``, Julia's ``_find_static``), and the C library and dynamic loader Julia finds
+among its loaded libraries (``{libc}``, ``{dynamic_loader}``). With a real install each must exist;
+without one (or with ``--stub-missing``) pylinkjl provides stand-ins: stub libraries built with LLD,
+and the C runtime stub objects shipped in ``stubs/crt/<target>/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pylinkjl.errors import MissingLibraryError
+from pylinkjl.link.inputs import InputSummary
+from pylinkjl.link.juliatree import JuliaTree
+from pylinkjl.link.libsearch import find_library
+from pylinkjl.link.lld import LldProbe
+from pylinkjl.link.stubs.libraries import StubLibrary, plan_stub_libraries, stub_dir_for
+from pylinkjl.link.toolchain import Conditional, Profile, Token, lines
+from pylinkjl.resources import data_dir
+from pylinkjl.target import Target
+
+_DRIVER = {"linux": "elf", "macos": "darwin", "windows": "mingw"}
+_LOADED = ("libc", "dynamic_loader")
+# Static files that stub libraries stand in for (the rest are shipped objects/archives in stubs/crt/).
+_STATIC_AS_LIBRARY = {"libSystem.tbd": "System"}
+_DYNAMIC_LOADER = {"x86_64": "ld-linux-x86-64.so.2", "aarch64": "ld-linux-aarch64.so.1"}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a profile's command needs for one configuration (debug or not, which optional files exist)."""
+
+    libraries: tuple[str, ...]  # -l names, in order, unique
+    static: tuple[str, ...]  # {static:NAME} names
+    loaded: tuple[str, ...]  # "libc", "dynamic_loader"
+
+
+def needs(prof: Profile, debug: bool, exists: Callable[[str], bool]) -> Needs:
+    libs: list[str] = ["julia-debug", "julia-internal-debug"] if debug else ["julia", "julia-internal"]
+    static: list[str] = []
+    loaded: list[str] = []
+
+    def walk(tokens: tuple[Token, ...]) -> None:
+        for token in tokens:
+            if isinstance(token, Conditional):
+                if condition_holds(token.condition, debug, exists):
+                    walk(token.args)
+                continue
+            if re.fullmatch(r"-l[^{}]+", token):
+                libs.append(token[2:])
+            static.extend(re.findall(r"\{static:([^}]+)\}", token))
+            loaded.extend(k for k in _LOADED if token == f"{{{k}}}")
+
+    walk(prof.default_args + prof.argv)
+    return Needs(tuple(dict.fromkeys(libs)), tuple(dict.fromkeys(static)), tuple(dict.fromkeys(loaded)))
+
+
+def condition_holds(condition: str, debug: bool, exists: Callable[[str], bool]) -> bool:
+    """Conditions of the toolchain files: ``debug``, ``exists:NAME``, joined with ``and``."""
+    for part in (p.strip() for p in condition.split(" and ")):
+        if part == "debug":
+            ok = debug
+        elif part.startswith("exists:"):
+            ok = exists(part[len("exists:"):])
+        else:
+            raise ValueError(f"unknown condition {part!r} in a toolchain profile")
+        if not ok:
+            return False
+    return True
+
+
+def find_static(tree: JuliaTree, name: str) -> Path:
+    """Julia's ``_find_static``: private_libdir/NAME if it exists, else libdir/NAME."""
+    private = tree.private_libdir / name
+    return private if private.is_file() else tree.libdir / name
+
+
+def shipped_crt(target: Target, name: str) -> Path:
+    return data_dir("stubs") / "crt" / target.name / name
+
+
+_LOADED_RE = {
+    "libc": re.compile(r"/libc\.so\.\d+$"),
+    "dynamic_loader": re.compile(r"/ld-(?:linux|musl|elf)[^/]*\.so\.\d+$"),
+}
+
+
+def loaded_library(kind: str, maps: Path = Path("/proc/self/maps")) -> Path | None:
+    """Julia's ``_find_loaded``: the C library or dynamic loader mapped into this process (Linux)."""
+    try:
+        text = maps.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and _LOADED_RE[kind].search(fields[5]):
+            return Path(fields[5])
+    return None
+
+
+@dataclass(frozen=True)
+class Libraries:
+    dirs: dict[str, str]  # libdir, private_libdir, shlibdir
+    static: dict[str, Path]
+    loaded: dict[str, Path]
+    extra_dirs: tuple[str, ...]  # -L folders added after Julia's (stubs for --stub-missing)
+    stub_libraries: tuple[StubLibrary, ...]
+    stub_dir: Path | None
+    stubbed: tuple[str, ...]  # what stands in for what, for the log
+
+
+def _soname_version(target: Target, prof: Profile) -> str:
+    """libjulia's version suffix: ``.so.1`` on Linux; on macOS ``libjulia.1.dylib`` in 1.9 and
+    ``libjulia.1.11.dylib`` in 1.11 (both seen in real images; 1.10 and later assumed like 1.11)."""
+    if target.os != "macos":
+        return "1"
+    first = next(line.first for line in lines() if line.name == prof.line)
+    return "1" if (first.major, first.minor) < (1, 10) else f"{first.major}.{first.minor}"
+
+
+def _loader_stub(target: Target) -> StubLibrary:
+    name = _DYNAMIC_LOADER.get(target.arch, "ld-linux.so")
+    return StubLibrary("dynamic-loader", name, name)
+
+
+def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, summary: InputSummary, *,
+                      debug: bool, lld: LldProbe, stub_missing: bool, is_host: bool,
+                      julia_version: str | None = None) -> Libraries:
+    """Find (or plan stubs for) everything the command links against. Raises MissingLibraryError."""
+    if tree is None:
+        need = needs(prof, debug, lambda name: False)
+        missing_libs, missing_static, missing_loaded = list(need.libraries), list(need.static), list(need.loaded)
+        static: dict[str, Path] = {}
+        loaded: dict[str, Path] = {}
+    else:
+        need = needs(prof, debug, lambda name: find_static(tree, name).is_file())
+        search = [Path(p) for p in dict.fromkeys(map(str, (tree.private_libdir, tree.libdir, tree.shlibdir)))]
+        missing_libs = [n for n in need.libraries if find_library(_DRIVER[target.os], n, search) is None]
+        static = {n: find_static(tree, n) for n in need.static}
+        missing_static = [n for n, p in static.items() if not p.is_file()]
+        loaded = {}
+        for kind in need.loaded:
+            found = loaded_library(kind) if is_host else None
+            if found is not None:
+                loaded[kind] = found
+        missing_loaded = [k for k in need.loaded if k not in loaded]
+        if (missing_libs or missing_static or missing_loaded) and not stub_missing:
+            what = [f"-l{n}" for n in missing_libs] + missing_static + [
+                f"the running {k.replace('_', ' ')} (Julia takes it from its own process)" for k in missing_loaded]
+            raise MissingLibraryError(
+                f"the Julia install at {tree.home} lacks what the Julia {prof.line} link command needs: "
+                f"{', '.join(what)} (searched {', '.join(map(str, search))})",
+                hint="a relocated or partial install (PackageCompiler.jl#1067)? Pass --stub-missing to link "
+                     "against generated stubs instead, or point --julia-home at a complete install")
+
+    link_names = list(missing_libs)
+    link_names += [_STATIC_AS_LIBRARY[n] for n in missing_static if n in _STATIC_AS_LIBRARY]
+    if "libc" in missing_loaded:
+        link_names.append("c")
+    stub_libs = list(plan_stub_libraries(target, summary.undefined, summary.data_hints, link_names,
+                                         soname_version=_soname_version(target, prof),
+                                         julia_version=julia_version)) if link_names else []
+    if "dynamic_loader" in missing_loaded:
+        stub_libs.append(_loader_stub(target))
+    stub_dir = stub_dir_for(target, stub_libs, lld.version_string or "") if stub_libs else None
+    by_link = {lib.link_name: lib for lib in stub_libs}
+    for name in missing_static:
+        if name in _STATIC_AS_LIBRARY:
+            assert stub_dir is not None
+            static[name] = stub_dir / by_link[_STATIC_AS_LIBRARY[name]].file_name
+        else:
+            static[name] = shipped_crt(target, name)
+    if stub_dir is not None:
+        if "libc" in missing_loaded:
+            loaded["libc"] = stub_dir / by_link["c"].file_name
+        if "dynamic_loader" in missing_loaded:
+            loaded["dynamic_loader"] = stub_dir / _loader_stub(target).file_name
+
+    stubbed = tuple([f"-l{n}" for n in missing_libs] + missing_static + list(missing_loaded))
+    if tree is None:
+        folder = str(stub_dir) if stub_dir is not None else str(shipped_crt(target, ""))
+        dirs = {"libdir": folder, "private_libdir": folder, "shlibdir": folder}
+        extra: tuple[str, ...] = ()
+    else:
+        dirs = {"libdir": str(tree.libdir), "private_libdir": str(tree.private_libdir),
+                "shlibdir": str(tree.shlibdir)}
+        extra = (str(stub_dir),) if missing_libs and stub_dir is not None else ()
+    return Libraries(dirs, static, loaded, extra, tuple(stub_libs), stub_dir, stubbed)

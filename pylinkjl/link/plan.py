@@ -1,0 +1,348 @@
+"""Planning a link: from a request to the exact LLD command, without running anything.
+
+Pure apart from looking at files (inputs, the Julia tree, which LLD exists). The result is a
+LinkPlan: the argv, the environment changes, the stub decisions and where the output goes. The
+runner executes it; ``--dry-run`` and ``--json`` print it; golden tests compare it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import stat
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pylinkjl.errors import InputError, PylinkjlError, TargetError
+from pylinkjl.link import deviations as dev
+from pylinkjl.link.inputs import InputSummary, examine_inputs
+from pylinkjl.link.juliatree import JuliaTree, open_tree
+from pylinkjl.link.libraries import condition_holds, find_static, resolve_libraries
+from pylinkjl.link.lld import LldProbe, find_lld, flavor_args
+from pylinkjl.link.stubs.libraries import StubLibrary
+from pylinkjl.link.stubs.objects import dll_entry_stub, pseudo_reloc_stub
+from pylinkjl.link.toolchain import Conditional, Profile, Token, profile, resolve_line
+from pylinkjl.target import Target, host_target
+
+log = logging.getLogger("pylinkjl.link.plan")
+
+TRUTHY = frozenset({"t", "T", "true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "1"})
+
+
+def julia_verbose_linking(environ: Mapping[str, str] = os.environ) -> bool:
+    """``JULIA_VERBOSE_LINKING`` as Julia 1.12+ reads it (Base.get_bool_env; anything else is false)."""
+    return environ.get("JULIA_VERBOSE_LINKING", "") in TRUTHY
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    """What the user asked for (the arguments of ``pylinkjl link`` / ``link_image``)."""
+
+    inputs: tuple[Path, ...]
+    output: Path
+    target: Target | None = None  # None: the host
+    julia_version: str | None = None  # version or line name; None: from julia_home, else the default line
+    julia_home: Path | None = None
+    debug: bool = False
+    lld: Path | None = None
+    macos_version: str | None = None
+    macos_sdk: str | None = None
+    stub_missing: bool = False
+    lld_verbose: bool = False  # pass --verbose to LLD (-vv or JULIA_VERBOSE_LINKING)
+    julia_exact: bool = False  # apply none of pylinkjl's deviations
+    timeout: float | None = None
+    staging_token: str | None = None  # fixed name of the staging folder (tests); random otherwise
+    threads: int | None = None  # cap LLD's own threads (batch relinking); None: LLD decides
+
+    def __post_init__(self) -> None:
+        check_timeout(self.timeout)
+
+
+def check_timeout(seconds: float | None) -> None:
+    """A timeout is a finite number of seconds above zero (inf, nan, 0 and negatives are refused)."""
+    if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise TargetError(f"--timeout must be a finite number of seconds above 0, not {seconds!r}")
+
+
+_SPECIAL = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
+            stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+
+
+def check_output(output: Path, inputs: Sequence[Path]) -> Path:
+    """The output must be a regular file or not exist yet, and must not be one of the inputs: the link
+    renames a new file over it, which would destroy a device node, FIFO or socket, or an input."""
+    try:
+        st = os.stat(output)
+    except FileNotFoundError:
+        return output
+    except OSError as err:
+        raise InputError(output, f"cannot be examined as the output: {err.strerror}") from None
+    kind = _SPECIAL.get(stat.S_IFMT(st.st_mode))
+    if kind is not None:
+        raise InputError(output, f"is {kind}; the output must be a regular file or a new name "
+                                 "(pylinkjl never replaces special files or folders)")
+    for given in inputs:
+        try:
+            if os.path.samefile(given, output):
+                raise InputError(output, f"is also an input ({given}); linking would overwrite it")
+        except OSError:
+            continue
+    return output
+
+
+@dataclass(frozen=True)
+class StubDecision:
+    inject: bool
+    symbol: str | None
+    object: Path | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class MacosVersion:
+    minimum: str
+    sdk: str
+    source: str
+
+
+@dataclass(frozen=True)
+class LinkPlan:
+    request: LinkRequest
+    target: Target
+    line: str
+    profile: Profile
+    julia: JuliaTree | None
+    lld: LldProbe
+    argv: tuple[str, ...]
+    env: dict[str, str]  # variables set for LLD (on top of the current environment)
+    output: Path
+    staging_dir: Path  # created beside the output; LLD writes here; renamed into place on success
+    staged_output: Path
+    inputs: InputSummary
+    entry_stub: StubDecision
+    stub_libraries: tuple[StubLibrary, ...] = ()
+    stub_dir: Path | None = None
+    stubbed: tuple[str, ...] = ()  # what was replaced by generated stubs, for the log
+    deviations: tuple[str, ...] = ()
+    macos: MacosVersion | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def timeout(self) -> float | None:
+        return self.request.timeout
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target.name,
+            "triple": self.target.triple,
+            "julia_line": self.line,
+            "julia_home": str(self.julia.home) if self.julia else None,
+            "lld": {"path": str(self.lld.candidate.path), "source": self.lld.candidate.source,
+                    "version": ".".join(map(str, self.lld.version)) if self.lld.version else None},
+            "argv": list(self.argv),
+            "env": dict(self.env),
+            "output": str(self.output),
+            "staged_output": str(self.staged_output),
+            "inputs": [{"path": str(f.path), "kind": f.kind, "members": list(f.members)} for f in self.inputs.files],
+            "entry_stub": {"inject": self.entry_stub.inject, "symbol": self.entry_stub.symbol,
+                           "object": str(self.entry_stub.object) if self.entry_stub.object else None,
+                           "reason": self.entry_stub.reason},
+            "stub_dir": str(self.stub_dir) if self.stub_dir else None,
+            "stub_libraries": [lib.file_name for lib in self.stub_libraries],
+            "stubbed": list(self.stubbed),
+            "deviations": list(self.deviations),
+            "macos_version": None if self.macos is None else
+            {"minimum": self.macos.minimum, "sdk": self.macos.sdk, "source": self.macos.source},
+            "notes": list(self.notes),
+        }
+
+
+# -- pieces of the plan ------------------------------------------------------------------------------
+
+
+def _choose_line(request: LinkRequest, tree: JuliaTree | None, target: Target) -> str:
+    if request.julia_version is not None:
+        if tree is not None and request.julia_version != tree.version:
+            log.warning("--julia-version %s overrides the version of %s (%s)", request.julia_version,
+                        tree.home, tree.version)
+        return resolve_line(request.julia_version)
+    if tree is None:
+        return resolve_line(None)
+    line = resolve_line(tree.version)
+    # release-1.13 still says 1.13.0-rc1 but ships the C runtime files it now links explicitly.
+    if line == "1.13.0-rc1":
+        marker = {"linux": "crtbeginS.o", "windows": "dllcrt2.o", "macos": None}[target.os]
+        if marker and (tree.private_libdir / marker).is_file():
+            log.info("%s has %s: using the release-1.13 line", tree.home, marker)
+            return "release-1.13"
+    return line
+
+
+def _macos_version(request: LinkRequest, tree: JuliaTree | None, target: Target,
+                   environ: Mapping[str, str]) -> MacosVersion:
+    if request.macos_version:
+        return MacosVersion(request.macos_version, request.macos_sdk or request.macos_version, "--macos-version")
+    env_min = environ.get("MACOSX_DEPLOYMENT_TARGET")
+    if env_min:
+        return MacosVersion(env_min, request.macos_sdk or env_min, "MACOSX_DEPLOYMENT_TARGET")
+    if tree is not None:
+        from pylinkjl.binfmt.machoversion import read_build_version
+
+        for lib in sorted(tree.libdir.glob("libjulia*.dylib")):
+            if "internal" in lib.name or lib.is_symlink():
+                continue
+            try:
+                bv = read_build_version(lib, target.darwin_arch)
+            except PylinkjlError as err:  # an unreadable libjulia only costs us its version
+                log.warning("cannot read the macOS version of %s: %s", lib, err)
+                continue
+            if bv is not None:
+                return MacosVersion(bv.minos, request.macos_sdk or bv.sdk or bv.minos, f"LC_BUILD_VERSION of {lib}")
+    default = target.default_macos_version
+    return MacosVersion(default, request.macos_sdk or default, f"default for {target.darwin_arch}")
+
+
+class _Template:
+    """Fills a profile's argv template in: ``{name}`` placeholders, list placeholders standing alone,
+    ``{static:NAME}`` files, and conditional arguments."""
+
+    def __init__(self, values: dict[str, list[str]], static: dict[str, Path], debug: bool,
+                 exists: Callable[[str], bool]) -> None:
+        self.values = values
+        self.static = static
+        self.debug = debug
+        self._exists = exists
+
+    def expand(self, tokens: Sequence[Token]) -> list[str]:
+        out: list[str] = []
+        for token in tokens:
+            if isinstance(token, Conditional):
+                if condition_holds(token.condition, self.debug, self._exists):
+                    out.extend(self.expand(token.args))
+                continue
+            whole = re.fullmatch(r"\{([a-z_]+)\}", token)
+            if whole and whole.group(1) in self.values:  # a list placeholder standing alone
+                out.extend(self.values[whole.group(1)])
+                continue
+            out.append(re.sub(r"\{([a-z_]+(?::[^}]+)?)\}", self._scalar, token))
+        return out
+
+    def _scalar(self, m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key.startswith("static:"):
+            return str(self.static[key[len("static:"):]])
+        values = self.values[key]
+        if len(values) != 1:
+            raise ValueError(f"placeholder {{{key}}} is a list and must stand alone")
+        return values[0]
+
+
+def _entry_stub(target: Target, prof: Profile, summary: InputSummary, exact: bool) -> StubDecision:
+    if target.os != "windows":
+        return StubDecision(False, None, None, "not a Windows target")
+    if "-e" in prof.default_args:
+        return StubDecision(False, None, None, "this Julia line links the MinGW C runtime, whose "
+                                               "DllMainCRTStartup is the entry point")
+    symbol = target.dll_entry_symbol
+    if summary.defines(symbol):
+        return StubDecision(False, symbol, None, f"the inputs define {symbol}")
+    if exact:
+        return StubDecision(False, symbol, None, f"no input defines {symbol}, but --julia-exact injects nothing")
+    return StubDecision(True, symbol, dll_entry_stub(target), f"no input defines {symbol}: injecting pylinkjl's stub")
+
+
+# -- the planner -------------------------------------------------------------------------------------
+
+
+def plan_link(request: LinkRequest, *, environ: Mapping[str, str] = os.environ) -> LinkPlan:
+    """Decide everything about a link without running it. Raises the pylinkjl error that fits."""
+    target = request.target or host_target()
+    tree = open_tree(request.julia_home) if request.julia_home is not None else None
+    if tree is not None and tree.os is not None and tree.os != target.os:
+        raise TargetError(f"--julia-home {tree.home} is a {tree.os} install, but the target is {target.name}",
+                          hint="point --julia-home at a Julia for the target's OS, or leave it out to link "
+                               "against generated stub libraries")
+    line = _choose_line(request, tree, target)
+    prof = profile(line, target.os)
+    summary = examine_inputs(request.inputs, target, probes=(target.dll_entry_symbol,
+                                                             target.mangle("_pei386_runtime_relocator")))
+    lld = find_lld(explicit=request.lld, julia_home=request.julia_home, flavor=prof.flavor, environ=environ)
+    debug = request.debug or (tree.debug if tree is not None else False)
+    exact = request.julia_exact
+    output = check_output(Path(request.output).absolute(), request.inputs)
+    staging_dir = output.parent / f".pylinkjl-{request.staging_token or uuid.uuid4().hex[:12]}"
+    staged_output = staging_dir / output.name
+    applied: list[str] = []
+    notes: list[str] = []
+
+    entry = _entry_stub(target, prof, summary, exact)
+    inputs = [str(Path(p).absolute()) for p in request.inputs]
+    if entry.inject and entry.object is not None:
+        inputs.append(str(entry.object))
+    if (target.os == "windows" and not exact and "--disable-runtime-pseudo-reloc" not in prof.default_args
+            and not summary.defines(target.mangle("_pei386_runtime_relocator"))):
+        inputs.append(str(pseudo_reloc_stub(target)))
+        applied.append(dev.PSEUDO_RELOC_STUB.id)
+    macos = _macos_version(request, tree, target, environ) if target.os == "macos" else None
+    emulation = target.julia_mingw_emulation
+    if target.os == "windows" and not exact and target.mingw_emulation != emulation:
+        emulation = target.mingw_emulation
+        applied.append(dev.ARM64PE.id)
+
+    libs = resolve_libraries(prof, target, tree, summary, debug=debug, lld=lld, stub_missing=request.stub_missing,
+                             is_host=target == _safe_host(), julia_version=tree.version if tree else None)
+    if tree is not None and libs.stubbed:
+        notes.append(f"--stub-missing: generated stand-ins for {', '.join(libs.stubbed)}")
+    values: dict[str, list[str]] = {
+        "verbose": ["--verbose" if request.lld_verbose else ""],
+        "empty": [""],
+        "out": [str(staged_output)],
+        "inputs": inputs,
+        "force_load_inputs": [x for p in inputs for x in ("-force_load", p)],
+        "julia_libs": ["-ljulia-debug", "-ljulia-internal-debug"] if debug else ["-ljulia", "-ljulia-internal"],
+        "darwin_arch": [target.darwin_arch],
+        "macos_min": [macos.minimum if macos else ""],
+        "macos_sdk": [macos.sdk if macos else ""],
+        "mingw_emulation": [emulation],
+        "crt_entry": ["DllMainCRTStartup" if target.arch == "x86_64" else "_DllMainCRTStartup"],
+        "libc": [str(libs.loaded.get("libc", ""))],
+        "dynamic_loader": [str(libs.loaded.get("dynamic_loader", ""))],
+        **{k: [v] for k, v in libs.dirs.items()},
+    }
+    template = _Template(values, libs.static, debug,
+                         (lambda name: find_static(tree, name).is_file()) if tree else (lambda name: False))
+    args = template.expand(prof.default_args)
+    if target.os == "windows" and entry.symbol and "-e" not in prof.default_args and not exact:
+        args.append(f"--entry={entry.symbol}")
+        applied.append(dev.EXPLICIT_DLL_ENTRY.id)
+    body = template.expand(prof.argv)
+    body += [f"-L{d}" for d in libs.extra_dirs]  # after Julia's folders: real libraries win where they exist
+    if target.os == "macos" and not exact:
+        at = body.index("-o") + 2
+        body[at:at] = ["-install_name", f"@rpath/{output.name}"]
+        applied.append(dev.INSTALL_NAME.id)
+    if request.threads is not None:  # pylinkjl's own addition for batch work, not part of Julia's command
+        body.append(f"--threads={request.threads}")
+    argv = [str(lld.candidate.path), *flavor_args(lld.candidate, prof.flavor), *args, *body]
+    if not exact and "" in argv:
+        argv = [a for a in argv if a != ""]
+        applied.append(dev.DROP_EMPTY_ARGS.id)
+
+    return LinkPlan(
+        request=request, target=target, line=line, profile=prof, julia=tree, lld=lld, argv=tuple(argv),
+        env=dict(lld.candidate.env), output=output, staging_dir=staging_dir, staged_output=staged_output,
+        inputs=summary, entry_stub=entry, stub_libraries=libs.stub_libraries, stub_dir=libs.stub_dir,
+        stubbed=libs.stubbed, deviations=tuple(dict.fromkeys(applied)), macos=macos, notes=tuple(notes),
+    )
+
+
+def _safe_host() -> Target | None:
+    try:
+        return host_target()
+    except TargetError:
+        return None

@@ -1,0 +1,137 @@
+"""Julia profiles: the link command of each Julia release line, loaded from ``toolchains/*.toml``.
+
+The TOML files are the data; this module only resolves a version to a line and a (line, OS) pair to
+its argv template. Filling the template in is the planner's job.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pylinkjl.errors import TargetError
+from pylinkjl.resources import data_dir
+from pylinkjl.versions import JuliaVersion
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """Arguments added only when ``condition`` holds: ``debug``, ``exists:NAME``, joined with ``and``."""
+
+    condition: str
+    args: tuple[str, ...]
+
+
+Token = str | Conditional
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    first: JuliaVersion
+    source: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Julia's link command for one release line and one OS."""
+
+    line: str
+    os: str
+    flavor: str
+    default_args: tuple[Token, ...]
+    argv: tuple[Token, ...]
+    source: str
+
+    @property
+    def name(self) -> str:
+        return f"julia-{self.line} ({self.os})"
+
+
+def _toolchains() -> Path:
+    return data_dir("toolchains")
+
+
+@cache
+def _load(name: str) -> dict[str, Any]:
+    path = _toolchains() / f"{name}.toml"
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+@cache
+def lines() -> tuple[Line, ...]:
+    """Every release line, oldest first."""
+    data = _load("lines")
+    out = tuple(Line(d["name"], JuliaVersion.parse(d["first"]), d.get("source", "")) for d in data["line"])
+    return tuple(sorted(out, key=lambda line: line.first.sort_key()))
+
+
+def default_line() -> str:
+    return str(_load("lines")["default"])
+
+
+def line_names() -> list[str]:
+    return [line.name for line in lines()]
+
+
+def resolve_line(version: str | None) -> str:
+    """Map ``--julia-version`` (a version or a line name; None = the default) to a line name.
+
+    A version without a patch number (``1.10``) means the newest release of that minor version."""
+    if version is None:
+        return default_line()
+    if version in line_names():
+        return version
+    v = JuliaVersion.parse(version)
+    if not v.patch_given:
+        v = JuliaVersion(v.major, v.minor, 10**6)
+    chosen = None
+    for line in lines():
+        if line.first <= v:
+            chosen = line.name
+    if chosen is None or (v.major, v.minor) < (1, 9):
+        raise TargetError(f"Julia {version} has no package images (they start with Julia 1.9); "
+                          f"known lines: {', '.join(line_names())}")
+    return chosen
+
+
+def _tokens(raw: list[Any], where: str) -> tuple[Token, ...]:
+    out: list[Token] = []
+    for item in raw:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict) and set(item) == {"if", "args"}:
+            out.append(Conditional(str(item["if"]), tuple(str(a) for a in item["args"])))
+        else:
+            raise ValueError(f"{where}: bad argv entry {item!r}")
+    return tuple(out)
+
+
+@cache
+def profile(line: str, os: str) -> Profile:
+    """The profile of ``line`` (a line name) for ``os`` (linux, macos, windows)."""
+    if line not in line_names():
+        raise TargetError(f"unknown Julia line {line!r}; known lines: {', '.join(line_names())}")
+    data = _load(os)
+    table = data["line"]
+    entry = table[line]
+    seen = {line}
+    while "same_as" in entry:  # a line whose command did not change on this OS
+        ref = entry["same_as"]
+        if ref in seen:
+            raise ValueError(f"toolchains/{os}.toml: same_as cycle at {ref}")
+        seen.add(ref)
+        entry = table[ref]
+    where = f"toolchains/{os}.toml [line.{line}]"
+    source = next(li.source for li in lines() if li.name == line)
+    return Profile(line, os, data["flavor"], _tokens(entry["default_args"], where),
+                   _tokens(entry["argv"], where), source)
