@@ -182,7 +182,7 @@ def manifest_entry(plan: ImagePlan, archive: Path, rel_path: str) -> dict[str, A
         "path": rel_path,
         "target": t.name, "format": t.format, "layout": spec.layout, "julia_version": spec.julia_version,
         "multiversioned": len(plan.targets) > 1,
-        "spec": spec.as_dict(),
+        "spec": spec.to_dict(),
         "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
         "archive_format": "darwin" if t.format == "macho" else "gnu",
         "members": list(plan.member_names()),

@@ -122,7 +122,7 @@ class FixtureSpec:
     def ntargets(self) -> int:
         return len(self.cpu_targets)
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         """The resolved options, JSON-ready (what MANIFEST.json records)."""
         return {
             "target": self.target.name, "layout": self.layout, "julia_version": self.julia_version,

@@ -7,6 +7,9 @@ Each class has its own exit code so that scripts can tell "fix your input" from 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from pylinkjl.commandline import condensed_command, quote_command
 
 
 class PylinkjlError(Exception):
@@ -20,7 +23,23 @@ class PylinkjlError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+        return self.report(verbose=True)
+
+    def details(self, *, verbose: bool) -> list[str]:
+        """Lines between the message and the hint (subclasses add what they carry)."""
+        return []
+
+    def report(self, *, verbose: bool = False) -> str:
+        """The failure as a person reads it: message, details, hint. The CLI prints exactly this."""
+        lines = [self.message, *self.details(verbose=verbose)]
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one error shape in every JSON output (CLI, batch items)."""
+        return {"type": type(self).__name__, "exit_code": self.exit_code, "message": self.message,
+                "hint": self.hint}
 
 
 class InputError(PylinkjlError):
@@ -37,6 +56,9 @@ class InputError(PylinkjlError):
         self.path = None if path is None else Path(path)
         self.problem = problem
         self.offset = offset
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "path": None if self.path is None else str(self.path), "offset": self.offset}
 
 
 class TargetError(PylinkjlError):
@@ -63,6 +85,21 @@ class LinkError(PylinkjlError):
         self.output = output
         self.returncode = returncode
         self.advice = advice or []
+
+    def details(self, *, verbose: bool) -> list[str]:
+        lines: list[str] = []
+        if self.argv:
+            lines.append("command" + (":" if verbose else " (condensed; -v shows it whole):"))
+            lines.append("  " + (quote_command(self.argv) if verbose else condensed_command(self.argv)))
+        if self.output.strip():
+            lines.append("LLD output:")
+            lines += ["  " + line for line in self.output.rstrip().splitlines()]
+        lines += [f"advice: {advice}" for advice in self.advice]
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "argv": self.argv, "lld_output": self.output, "returncode": self.returncode,
+                "advice": self.advice}
 
 
 class MissingLibraryError(PylinkjlError):

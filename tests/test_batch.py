@@ -117,7 +117,7 @@ def test_one_failure_does_not_stop_the_others(archives: dict[str, Path], tmp_pat
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["item0.so", "item1.so", "item2.so"]
     assert batch.exit_code(results) == InputError.exit_code
     assert batch.exit_code([r for r in results if r.ok]) == 0
-    data = results[1].to_json()
+    data = results[1].to_dict()
     assert data["status"] == "failed" and data["error"]["type"] == "InputError"
 
 
@@ -132,7 +132,7 @@ def test_a_failing_lld_is_reported_per_item(archives: dict[str, Path], tmp_path:
     err = results[0].error
     assert isinstance(err, LinkError) and "duplicate symbol" in err.output
     assert not (tmp_path / "dup.so").exists()
-    assert results[0].to_json()["error"]["lld_output"] == err.output
+    assert results[0].to_dict()["error"]["lld_output"] == err.output
 
 
 def test_items_that_would_write_one_file_are_refused(archives: dict[str, Path], tmp_path: Path) -> None:
@@ -177,7 +177,7 @@ def test_verify_failure_fails_the_item(archives: dict[str, Path], tmp_path: Path
     assert isinstance(r.error, VerificationError)
     assert r.verify is not None and not r.verify.ok
     assert r.output.is_file()  # the link itself succeeded; the image is kept for inspection
-    assert r.to_json()["verify"]["ok"] is False
+    assert r.to_dict()["verify"]["ok"] is False
     assert batch.exit_code(results) == 7
 
 

@@ -82,7 +82,7 @@ def test_usage_errors(env: dict[str, str], tmp_path: Path) -> None:
     bad_manifest.write_text("[{]")
     done = relink(["--manifest", bad_manifest, "--json"], env)
     assert done.returncode == 3
-    assert json.loads(done.stdout)["error"] == "InputError"
+    assert json.loads(done.stdout)["error"]["type"] == "InputError"  # the one error shape (errors.py)
 
 
 def test_progress_bar_on_a_terminal(archive: Path, env: dict[str, str], tmp_path: Path) -> None:

@@ -193,7 +193,7 @@ def test_manifest_lists_exactly_the_committed_archives() -> None:
 @pytest.mark.parametrize("rel", list(SPECS))
 def test_manifest_entry_matches_spec_and_file(rel: str) -> None:
     entry, spec = MANIFEST["archives"][rel], SPECS[rel]
-    assert entry["spec"] == spec.as_dict()
+    assert entry["spec"] == spec.to_dict()
     data = (REPO / rel).read_bytes()
     assert hashlib.sha256(data).hexdigest() == entry["sha256"]
     assert entry["members"] == list(member_names(spec))

@@ -42,4 +42,4 @@ def test_link_and_verify(line: str, target: Target, tmp_path: Path) -> None:
         assert not out.exists()
     result = link_image(archive, out, target=target, julia_version=line)
     report = verify_image(result.output, object=archive, target=target, julia_version=line)
-    assert report.ok, report.to_json()
+    assert report.ok, report.to_dict()

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pylinkjl.errors import InputError, Interrupted, LinkError, PylinkjlError, TargetError, VerificationError
+from pylinkjl.errors import InputError, Interrupted, PylinkjlError, TargetError, VerificationError
 from pylinkjl.target import Target, host_target, parse_target
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class ItemResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "inputs": [str(p) for p in self.item.inputs], "output": str(self.output) if self.output else None,
             "target": self.target.name if self.target else None, "status": self.status, "ok": self.ok,
@@ -87,27 +87,10 @@ class ItemResult:
         if self.link is not None:
             data.update(size=self.link.size, lld_seconds=round(self.link.seconds, 4))
         if self.error is not None:
-            data["error"] = error_json(self.error)
+            data["error"] = self.error.to_dict()
         if self.verify is not None:
-            data["verify"] = report_json(self.verify)
+            data["verify"] = self.verify.to_dict()
         return data
-
-
-def report_json(report: Any) -> Any:
-    """A verification Report as plain data (``to_dict()``, or the parsed ``to_json()``)."""
-    to_dict = getattr(report, "to_dict", None)
-    if to_dict is not None:
-        return to_dict()
-    data = report.to_json()
-    return json.loads(data) if isinstance(data, str) else data
-
-
-def error_json(err: PylinkjlError) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": type(err).__name__, "exit_code": err.exit_code, "message": err.message,
-                            "hint": err.hint}
-    if isinstance(err, LinkError):
-        data.update(argv=err.argv, lld_output=err.output, returncode=err.returncode, advice=err.advice)
-    return data
 
 
 class BatchInterrupted(Interrupted):

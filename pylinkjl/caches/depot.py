@@ -52,7 +52,7 @@ class CacheRow:
     size: int
     image_size: int | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
 
@@ -77,8 +77,8 @@ class DepotReport:
             "bytes_hashed": self.bytes_hashed, "seconds": round(self.seconds, 3),
         }
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"depots": self.depots, "summary": self.summary, "caches": [r.as_dict() for r in self.rows],
+    def to_dict(self) -> dict[str, Any]:
+        return {"depots": self.depots, "summary": self.summary, "caches": [r.to_dict() for r in self.rows],
                 "orphans": self.orphans, "stale": self.stale, "errors": self.errors}
 
 

@@ -43,7 +43,7 @@ class ResealResult:
     def changed(self) -> bool:
         return (self.old_crc_so, self.old_crc_ji) != (self.new_crc_so, self.new_crc_ji)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"ji": str(self.ji_path), "image": str(self.image_path), "changed": self.changed,
                 "dry_run": self.dry_run, "written": self.written,
                 "crc_so": {"old": f"{self.old_crc_so:#010x}", "new": f"{self.new_crc_so:#010x}"},

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
-from pylinkjl.errors import Interrupted, LinkError, PylinkjlError
+from pylinkjl.errors import Interrupted, PylinkjlError
 
 
 class _Formatter(logging.Formatter):
@@ -36,30 +36,11 @@ def emit_json(data: Any) -> None:
 
 
 def fail(err: PylinkjlError, *, verbosity: int = 0, as_json: bool = False) -> NoReturn:
-    """Render a pylinkjl error the way a user needs it and exit with its code."""
+    """Render a pylinkjl error (its one report, or its one dict) and exit with its code."""
     if as_json:
-        payload: dict[str, Any] = {"ok": False, "error": type(err).__name__, "exit_code": err.exit_code,
-                                   "message": err.message, "hint": err.hint}
-        if isinstance(err, LinkError):
-            payload.update(argv=err.argv, lld_output=err.output, returncode=err.returncode, advice=err.advice)
-        emit_json(payload)
-        sys.exit(err.exit_code)
-    echo = lambda text="": click.echo(text, err=True)
-    echo(f"error: {err.message}")
-    if isinstance(err, LinkError):
-        from pylinkjl.link.run import condensed_command, quote_command
-
-        if err.argv:
-            echo("command" + (":" if verbosity else " (condensed; -v shows it whole):"))
-            echo("  " + (quote_command(err.argv) if verbosity else condensed_command(err.argv)))
-        if err.output.strip():
-            echo("LLD output:")
-            for line in err.output.rstrip().splitlines():
-                echo("  " + line)
-        for advice in err.advice:
-            echo(f"advice: {advice}")
-    if err.hint:
-        echo(f"hint: {err.hint}")
+        emit_json({"ok": False, "error": err.to_dict()})
+    else:
+        click.echo(f"error: {err.report(verbose=verbosity > 0)}", err=True)
     sys.exit(err.exit_code)
 
 

@@ -72,7 +72,7 @@ def depot_command(depots: tuple[Path, ...], cpu: str | None, julia_version: str 
         paths = list(depots) or [default_depot()]
         report = _scan(paths, session, workers, show_progress=sys.stderr.isatty() and not as_json)
     if as_json:
-        emit_json(report.as_dict())
+        emit_json(report.to_dict())
     else:
         render(report, verbose)
 

@@ -39,7 +39,7 @@ def describe_plan(plan: LinkPlan) -> None:
 
 
 def print_dry_run(plan: LinkPlan) -> None:
-    from pylinkjl.link.run import quote_command
+    from pylinkjl.commandline import quote_command
 
     click.echo(f"# pylinkjl link plan: target {plan.target.name}, Julia line {plan.line}")
     if plan.stub_libraries:
@@ -101,17 +101,17 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
         plan = plan_link(request)
         describe_plan(plan)
         if dry_run:
-            emit_json(plan.to_json()) if as_json else print_dry_run(plan)
+            emit_json(plan.to_dict()) if as_json else print_dry_run(plan)
             return
         from pylinkjl.link.run import execute
 
         result = execute(plan, force_response_file=response_file)
-        payload = result.to_json()
+        payload = result.to_dict()
         if ji_file is not None:
             from pylinkjl.caches.reseal import reseal
 
             resealed = reseal(ji_file, result.output)
-            payload["reseal"] = resealed.as_dict()
+            payload["reseal"] = resealed.to_dict()
             log.info("resealed %s", ji_file)
         report = None
         if verify_after:
@@ -125,9 +125,7 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
             click.echo(f"linked {result.output} ({result.size} bytes, {plan.target.name}, Julia {plan.line}, "
                        f"LLD {result.seconds * 1e3:.0f} ms)")
             if report is not None:
-                from pylinkjl.cli.verify import render_report
-
-                render_report(report)
+                click.echo(report.render())
         if report is not None and not report.ok:
             from pylinkjl.errors import VerificationError
 

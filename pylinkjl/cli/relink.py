@@ -122,7 +122,7 @@ def relink_command(inputs: tuple[Path, ...], manifest: Path | None, out_dir: Pat
         if as_json:
             emit_json({"ok": code == 0, "exit_code": code, "interrupted": interrupted is not None, "cpus": cpus,
                        "jobs": effective_jobs, "lld_threads": threads, "seconds": round(seconds, 3),
-                       "results": [r.to_json() for r in results]})
+                       "results": [r.to_dict() for r in results]})
         else:
             if bar is not None or interrupted is not None:  # the per-item lines have not all been printed
                 for result in results:

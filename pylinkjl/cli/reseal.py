@@ -25,7 +25,7 @@ def reseal_command(ji: Path, image: Path | None, dry_run: bool, force: bool, as_
     with reporting(verbose, as_json):
         result = reseal(ji, image, dry_run=dry_run, force=force)
     if as_json:
-        emit_json(result.as_dict())
+        emit_json(result.to_dict())
         return
     pair = result.pair
     click.echo(f"{result.ji_path}")

@@ -13,29 +13,9 @@ import click
 from pylinkjl.cli.common import emit_json, reporting, setup_logging
 
 if TYPE_CHECKING:
-    from pylinkjl.images.verify import CheckResult, Report
+    from pylinkjl.images.verify import CheckResult
 
 log = logging.getLogger("pylinkjl.cli")
-
-_MARK = {"passed": "ok  ", "failed": "FAIL", "not_applicable": "n/a "}
-
-
-def render_report(report: Report, *, verbose: int = 0) -> None:
-    """Print a report the way a person reads it: one line per check, failures with their numbers."""
-    img = report.image
-    click.echo(f"{report.path}: {img.get('line_name', '?')} image, {img.get('format', '?')} {img.get('arch', '?')}"
-               f", {len(img.get('targets') or [])} target(s), {img.get('nshards', 0)} shard(s), "
-               f"{img.get('nfuncs', 0)} functions")
-    for c in report.checks:
-        click.echo(f"  {_MARK[c.status]} {c.name}: {c.reason}")
-        if c.numbers and (verbose or c.failed):
-            import json
-
-            click.echo(f"       {json.dumps(c.numbers, default=str)[:2000]}")
-    n = len(report.failed)
-    click.echo("verification passed" if n == 0 else f"verification FAILED: {n} check(s) failed "
-               f"({', '.join(c.name for c in report.failed)})")
-
 
 @click.command("verify")
 @click.argument("image", type=click.Path(path_type=Path))
@@ -78,7 +58,7 @@ def verify_command(image: Path, obj: Path | None, target_name: str | None, julia
             if not report.ok:  # the report is the whole answer: no second JSON document for the error
                 sys.exit(VerificationError.exit_code)
             return
-        render_report(report, verbose=verbose)
+        click.echo(report.render(verbose=verbose > 0))
         if not report.ok:
             raise VerificationError(f"{image}: {len(report.failed)} check(s) failed: "
                                     f"{', '.join(c.name for c in report.failed)}")

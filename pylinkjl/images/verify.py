@@ -80,24 +80,25 @@ class Report:
         return {"path": str(self.path), "ok": self.ok, "image": self.image,
                 "checks": [asdict(c) for c in self.checks]}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=str)
-
     def render(self, *, verbose: bool = False) -> str:
-        """Human-readable lines (what the CLI prints)."""
-        mark = {"passed": "ok  ", "failed": "FAIL", "not_applicable": "n/a "}
+        """The report as a person reads it (what every command prints): a line per check; a failed
+        check, or every check with ``verbose``, shows its numbers."""
         img = self.image
-        head = (f"{self.path}: {img.get('line_name', '?')} image, {img.get('format', '?')} "
-                f"{img.get('arch', '?')}, {len(img.get('targets', []))} target(s), "
-                f"{img.get('nshards', 0)} shard(s), {img.get('nfuncs', 0)} functions")
+        head = (f"{self.path}: {img.get('line_name', '?')} image, {img.get('format', '?')} {img.get('arch', '?')}"
+                f", {len(img.get('targets') or [])} target(s), {img.get('nshards', 0)} shard(s), "
+                f"{img.get('nfuncs', 0)} functions")
         lines = [head]
         for c in self.checks:
-            lines.append(f"  {mark[c.status]} {c.name}: {c.reason}")
-            if verbose and c.numbers:
-                lines.append(f"         {json.dumps(c.numbers, default=str)}")
-        n_fail = len(self.failed)
-        lines.append("verification passed" if not n_fail else f"verification FAILED: {n_fail} check(s) failed")
+            lines.append(f"  {_MARK[c.status]} {c.name}: {c.reason}")
+            if c.numbers and (verbose or c.failed):
+                lines.append(f"       {json.dumps(c.numbers, default=str)[:2000]}")
+        failed = self.failed
+        lines.append("verification passed" if not failed else f"verification FAILED: {len(failed)} check(s) "
+                     f"failed ({', '.join(c.name for c in failed)})")
         return "\n".join(lines)
+
+
+_MARK = {"passed": "ok  ", "failed": "FAIL", "not_applicable": "n/a "}
 
 
 def _passed(name: str, reason: str, **numbers: Any) -> CheckResult:

@@ -136,7 +136,7 @@ class LinkPlan:
     def timeout(self) -> float | None:
         return self.request.timeout
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target.name,
             "triple": self.target.triple,

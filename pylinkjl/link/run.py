@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pylinkjl.commandline import quote_command
 from pylinkjl.errors import Interrupted, LinkError
 from pylinkjl.link.plan import LinkPlan
 from pylinkjl.link.stubs.libraries import cached_stub_dir
@@ -37,22 +38,9 @@ class LinkResult:
     lld_output: str
     response_file: bool
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"ok": True, "output": str(self.output), "size": self.size, "seconds": round(self.seconds, 4),
-                "lld_output": self.lld_output, "response_file": self.response_file, "plan": self.plan.to_json()}
-
-
-def quote_command(argv: list[str] | tuple[str, ...]) -> str:
-    """Shell-quoted command for logs and --dry-run (POSIX quoting; nothing is ever run through a shell)."""
-    return shlex.join(argv)
-
-
-def condensed_command(argv: list[str] | tuple[str, ...], limit: int = 12) -> str:
-    """The command with long middles elided, for error messages (``-v`` shows it whole)."""
-    if len(argv) <= limit:
-        return quote_command(argv)
-    head, tail = list(argv[: limit - 4]), list(argv[-3:])
-    return f"{quote_command(head)} ... ({len(argv) - len(head) - len(tail)} more) ... {quote_command(tail)}"
+                "lld_output": self.lld_output, "response_file": self.response_file, "plan": self.plan.to_dict()}
 
 
 def _rsp_quote_posix(arg: str) -> str:
