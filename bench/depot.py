@@ -21,8 +21,9 @@ import crc32c
 
 from pylinkjl.caches.depot import scan_depot
 from pylinkjl.caches.verdict import Session
+from tests.realdata import REAL
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real" / "alexwjung__dot_julia" / "linux-x86_64"
+FIXTURES = REAL / "alexwjung__dot_julia" / "linux-x86_64"
 
 
 def _fixture_root() -> Path:

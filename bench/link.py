@@ -38,6 +38,7 @@ from bench.common import (
     timed,
 )
 from pylinkjl.target import parse_target
+from tests.toolnames import LLD
 
 SIZES = ("small", "large")
 GOALS = {"small": "goal: CLI < 60 ms over LLD", "large": "goal: CLI / LLD < 1.10"}
@@ -111,7 +112,7 @@ def _breakdown(runs: int, quick: bool) -> list[dict[str, Any]]:
     env = child_env()
     for _, code in _STEPS:  # warm the bytecode cache
         run_checked([sys.executable, "-c", code, str(archive), str(out)], env)
-    lld = shutil.which("lld-19") or "lld"
+    lld = shutil.which(LLD) or "lld"
     measures: dict[str, Callable[[], float]] = {
         name: partial(run_checked, [sys.executable, "-c", code, str(archive), str(out)], env) for name, code in _STEPS}
     measures["LLD --version (the probe)"] = partial(run_checked, [lld, "-flavor", "gnu", "--version"], env)

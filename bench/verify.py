@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pylinkjl.process import run_process
+from tests.toolnames import LLVM_READOBJ
 
 OUT = Path(__file__).resolve().parent / "out"
 CPU_TARGETS = ("generic", "sandybridge,-xsaveopt,clone_all", "haswell,-rdrnd,base(1)")
@@ -44,7 +45,7 @@ _CLI_CHILD = "import sys; from pylinkjl.cli.verify import verify_command; verify
 
 
 def _readobj() -> str:
-    for name in ("llvm-readobj-19", "llvm-readobj"):
+    for name in (LLVM_READOBJ, "llvm-readobj"):
         found = shutil.which(name)
         if found:
             return found

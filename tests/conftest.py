@@ -9,8 +9,10 @@ import pytest
 from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target
 
-CLANG = shutil.which("clang-19")
-LLVM_AR = shutil.which("llvm-ar-19")
+from . import toolnames
+
+CLANG = shutil.which(toolnames.CLANG)
+LLVM_AR = shutil.which(toolnames.LLVM_AR)
 
 # A small package-like object: exported code and data, calls into libjulia-internal, data from libjulia
 # (dllimport on Windows, as Julia >= 1.10.4 emits it). No _DllMainCRTStartup: pylinkjl injects its stub.

@@ -1,5 +1,5 @@
 """Where the real Julia caches of shared/fixtures/real are: beside the repository (as in CI), or named by
-PYLINKJL_SHARED, or this workplace's /work/shared."""
+PYLINKJL_SHARED (no machine path is written here)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ def _find() -> Path:
     candidates = [Path(__file__).resolve().parents[2] / "shared"]
     if os.environ.get("PYLINKJL_SHARED"):
         candidates.insert(0, Path(os.environ["PYLINKJL_SHARED"]))
-    candidates.append(Path("/work/shared"))
     for shared in candidates:
         if (shared / "fixtures" / "real").is_dir():
             return shared / "fixtures" / "real"

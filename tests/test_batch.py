@@ -18,7 +18,9 @@ from pylinkjl.errors import InputError, LinkError, TargetError, VerificationErro
 from pylinkjl.process import kill_running, run_process
 from pylinkjl.target import Target, parse_target
 
-TOOLS = ("lld-19", "clang-19", "llvm-ar-19")
+from .toolnames import CLANG, LLD, LLVM_AR
+
+TOOLS = (LLD, CLANG, LLVM_AR)
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="needs lld-19, clang-19, llvm-ar-19")
 
 # A package-image-like object: exported code calling into the Julia runtime.
@@ -35,11 +37,11 @@ def make_archive(folder: Path, target: Target, name: str) -> Path:
     src = folder / "pkg.c"
     src.write_text(SOURCE)
     obj = folder / f"{name}.o"
-    done = run_process(["clang-19", f"--target={target.llvm_triple}", "-c", "-O1", "-fPIC", "-ffreestanding",
+    done = run_process([CLANG, f"--target={target.llvm_triple}", "-c", "-O1", "-fPIC", "-ffreestanding",
                         str(src), "-o", str(obj)], timeout=60)
     assert done.returncode == 0, done.output
     archive = folder / f"{name}.a"
-    done = run_process(["llvm-ar-19", "rcs", str(archive), str(obj)], timeout=60)
+    done = run_process([LLVM_AR, "rcs", str(archive), str(obj)], timeout=60)
     assert done.returncode == 0, done.output
     obj.unlink()
     return archive
@@ -199,7 +201,7 @@ def slow_lld(folder: Path) -> tuple[Path, Path]:
     markers = folder / "markers"
     markers.mkdir(parents=True)
     script = folder / "lld"
-    script.write_text(SLOW_LLD.format(python=sys.executable, markers=str(markers), lld=shutil.which("lld-19")))
+    script.write_text(SLOW_LLD.format(python=sys.executable, markers=str(markers), lld=shutil.which(LLD)))
     script.chmod(0o755)
     return script, markers
 

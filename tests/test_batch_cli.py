@@ -17,10 +17,10 @@ import pytest
 
 from pylinkjl.target import parse_target
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_batch import make_archive, slow_lld
+from .test_batch import make_archive, slow_lld
+from .toolnames import CLANG, LLD, LLVM_AR
 
-TOOLS = ("lld-19", "clang-19", "llvm-ar-19")
+TOOLS = (LLD, CLANG, LLVM_AR)
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="needs lld-19, clang-19, llvm-ar-19")
 
 

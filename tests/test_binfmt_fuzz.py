@@ -19,9 +19,10 @@ from pylinkjl.binfmt.machoversion import build_version_of, install_name_of
 from pylinkjl.binfmt.sniff import BIGOBJ_CLASS_ID, sniff_bytes
 from pylinkjl.binfmt.symbols import read_object_symbols
 from pylinkjl.errors import InputError
-from pylinkjl.process import run_process
 
-TOOLS = ("clang-19", "llvm-ar-19", "llvm-nm-19", "ld64.lld-19", "llvm-dlltool-19")
+from .toolnames import CLANG, LD64_LLD, LLVM_AR, LLVM_DLLTOOL, LLVM_NM, run_tool
+
+TOOLS = (CLANG, LLVM_AR, LLVM_NM, LD64_LLD, LLVM_DLLTOOL)
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="needs clang-19 and LLVM 19 tools")
 DATA = Path(__file__).parent / "data" / "binfmt"
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -29,10 +30,6 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 SOURCE = "fuzz-input"
 
 
-def _run(argv: list[str], cwd: Path | None = None) -> str:
-    done = run_process(argv, timeout=120, cwd=cwd)
-    assert done.returncode == 0, f"{' '.join(argv)}\n{done.output}"
-    return done.output
 
 
 def to_bigobj(obj: bytes) -> bytes:
@@ -71,24 +68,24 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     result: dict[str, bytes] = {}
     for name, triple in triples.items():
         obj = out / f"{name}.o"
-        _run(["clang-19", f"--target={triple}", "-c", "-ffreestanding", "-fPIC", "-fcommon", "-O2",
+        run_tool([CLANG, f"--target={triple}", "-c", "-ffreestanding", "-fPIC", "-fcommon", "-O2",
               str(DATA / "pkg.c"), "-o", str(obj)])
         result[name] = obj.read_bytes()
     for name in ("coff64", "coff32"):
         result[f"{name}-bigobj"] = to_bigobj(result[name])
     dylib = out / "x.dylib"
-    _run(["ld64.lld-19", "-arch", "arm64", "-platform_version", "macos", "11.0", "12.0", "-dylib",
+    run_tool([LD64_LLD, "-arch", "arm64", "-platform_version", "macos", "11.0", "12.0", "-dylib",
           "-undefined", "dynamic_lookup", "-install_name", "@rpath/libx.dylib", str(out / "macho.o"),
           "-o", str(dylib)])
     result["dylib"] = dylib.read_bytes()
     (out / "a_member_name_longer_than_sixteen.o").write_bytes(result["elf64"])
     for fmt in ("gnu", "darwin"):
-        _run(["llvm-ar-19", "rcs", f"--format={fmt}", str(out / f"{fmt}.a"), "a_member_name_longer_than_sixteen.o",
+        run_tool([LLVM_AR, "rcs", f"--format={fmt}", str(out / f"{fmt}.a"), "a_member_name_longer_than_sixteen.o",
               "macho.o"], cwd=out)
         result[f"ar-{fmt}"] = (out / f"{fmt}.a").read_bytes()
     deffile = out / "x.def"
     deffile.write_text("LIBRARY x.dll\nEXPORTS\nf\nd DATA\n")
-    _run(["llvm-dlltool-19", "-m", "i386:x86-64", "-d", str(deffile), "-l", str(out / "x.lib")])
+    run_tool([LLVM_DLLTOOL, "-m", "i386:x86-64", "-d", str(deffile), "-l", str(out / "x.lib")])
     implib = (out / "x.lib").read_bytes()
     short = [m for m in parse_archive(implib, "x.lib") if implib[m.offset:m.offset + 4] == b"\0\0\xff\xff"]
     result["short-import"] = implib[short[0].offset:short[0].offset + short[0].size]
@@ -105,8 +102,8 @@ def test_seeds_are_read_like_llvm_nm(seeds: dict[str, bytes], tmp_path: Path) ->
         path = tmp_path / f"{name}.o"
         path.write_bytes(seeds[name])
         ours = read_object_symbols(seeds[name], name)
-        nm_defined = set(_run(["llvm-nm-19", "-g", "--defined-only", "-j", str(path)]).split())
-        nm_undefined = set(_run(["llvm-nm-19", "-u", "-j", str(path)]).split())
+        nm_defined = set(run_tool([LLVM_NM, "-g", "--defined-only", "-j", str(path)]).split())
+        nm_undefined = set(run_tool([LLVM_NM, "-u", "-j", str(path)]).split())
         assert ours.defined == nm_defined, name
         assert ours.undefined == {n.removeprefix("__imp_") for n in nm_undefined}, name
         assert ours == read_object_symbols(seeds[name.removesuffix("-bigobj")], name)

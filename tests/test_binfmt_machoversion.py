@@ -18,28 +18,24 @@ from pylinkjl.binfmt.machoversion import (
     read_install_name,
 )
 from pylinkjl.errors import InputError
-from pylinkjl.process import run_process
 
 from .realdata import REAL
+from .toolnames import CLANG, LD64_LLD, LLVM_LIPO, LLVM_OBJDUMP, run_tool
 
-TOOLS = ("clang-19", "ld64.lld-19", "llvm-objdump-19", "llvm-lipo-19")
+TOOLS = (CLANG, LD64_LLD, LLVM_OBJDUMP, LLVM_LIPO)
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="needs clang-19 and LLVM 19 tools")
 
 
-def _run(argv: list[str]) -> str:
-    done = run_process(argv, timeout=120)
-    assert done.returncode == 0, f"{' '.join(argv)}\n{done.output}"
-    return done.output
 
 
 def _objdump(path: Path, arch: str | None = None) -> tuple[BuildVersion | None, str | None]:
     """(build version, install name) as llvm-objdump prints them."""
-    argv = ["llvm-objdump-19", "--macho", "--private-headers", str(path)]
+    argv = [LLVM_OBJDUMP, "--macho", "--private-headers", str(path)]
     if arch:
         argv.insert(3, f"--arch={arch}")
     blocks: dict[str, dict[str, str]] = {}
     current: dict[str, str] | None = None
-    for line in _run(argv).splitlines():
+    for line in run_tool(argv).splitlines():
         words = line.split()
         if len(words) == 2 and words[0] == "cmd":
             current = blocks.setdefault(words[1], {})
@@ -90,14 +86,14 @@ def dylibs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     result = {}
     for name, (triple, arch, minos, sdk) in cases.items():
         obj = out / f"{name}.o"
-        _run(["clang-19", f"--target={triple}", "-c", "-ffreestanding", str(src), "-o", str(obj)])
+        run_tool([CLANG, f"--target={triple}", "-c", "-ffreestanding", str(src), "-o", str(obj)])
         dylib = out / f"{name}.dylib"
-        _run(["ld64.lld-19", "-arch", arch, "-platform_version", "macos", minos, sdk, "-dylib",
+        run_tool([LD64_LLD, "-arch", arch, "-platform_version", "macos", minos, sdk, "-dylib",
               "-install_name", f"@rpath/lib{name}.1.dylib", str(obj), "-o", str(dylib)])
         result[name] = dylib
         result[f"{name}.o"] = obj
     fat = out / "fat.dylib"
-    _run(["llvm-lipo-19", "-create", str(result["patch"]), str(result["arm64"]), "-output", str(fat)])
+    run_tool([LLVM_LIPO, "-create", str(result["patch"]), str(result["arm64"]), "-output", str(fat)])
     result["fat"] = fat
     return result
 

@@ -5,7 +5,6 @@ from llvm-mc-19, images linked by LLD 19, and the real Julia images in fixtures/
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,13 +14,25 @@ from pylinkjl.binfmt.ar import iter_member_data, parse_archive, read_members
 from pylinkjl.binfmt.sniff import sniff_bytes, sniff_file
 from pylinkjl.binfmt.symbols import input_symbols, read_object_symbols, summarize
 from pylinkjl.errors import InputError
-from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target
 
 from .realdata import REAL
+from .toolnames import (
+    CLANG,
+    LD64_LLD,
+    LD_LLD,
+    LLD_LINK,
+    LLVM_AR,
+    LLVM_DLLTOOL,
+    LLVM_LIPO,
+    LLVM_MC,
+    LLVM_NM,
+    compile_c,
+    run_tool,
+)
 
-TOOLS = ("clang-19", "llvm-ar-19", "llvm-nm-19", "llvm-mc-19", "llvm-dlltool-19", "ld.lld-19", "lld-link-19",
-         "ld64.lld-19", "llvm-lipo-19")
+TOOLS = (CLANG, LLVM_AR, LLVM_NM, LLVM_MC, LLVM_DLLTOOL, LD_LLD, LLD_LINK,
+         LD64_LLD, LLVM_LIPO)
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="needs clang-19 and LLVM 19 tools")
 
 DATA = Path(__file__).parent / "data" / "binfmt"
@@ -29,22 +40,16 @@ TARGET_IDS = [t.name for t in ALL_TARGETS]
 JULIA_MEMBERS = ["text#0.o", "metadata.o", "sysimg.o", "a_member_name_longer_than_sixteen_chars.o"]
 
 
-def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    done = run_process(argv, timeout=120, cwd=cwd, env=None if env is None else {**os.environ, **env})
-    assert done.returncode == 0, f"{' '.join(argv)}\n{done.output}"
-    return done.output
 
 
 def _compile(source: Path, target: Target, out: Path) -> Path:
-    _run(["clang-19", f"--target={target.llvm_triple}", "-c", "-ffreestanding", "-fPIC", "-fcommon", "-O2",
-          str(source), "-o", str(out)])
-    return out
+    return compile_c(source, target, out, "-ffreestanding", "-fPIC", "-fcommon", "-O2")
 
 
 def _nm(path: Path, *flags: str) -> dict[str, set[str]]:
     """``llvm-nm -A -j``: {file or archive:member -> names}."""
     out: dict[str, set[str]] = {}
-    for line in _run(["llvm-nm-19", "-A", "-j", *flags, str(path)]).splitlines():
+    for line in run_tool([LLVM_NM, "-A", "-j", *flags, str(path)]).splitlines():
         if ": " in line:
             where, name = line.rsplit(": ", 1)
             out.setdefault(where, set()).add(name)
@@ -78,7 +83,7 @@ def _julia_archive(objects: dict[str, Path], target: str, where: Path, fmt: str,
     for member, source in zip(JULIA_MEMBERS, (objects[target], objects[f"{target}-meta"],
                                               objects[f"{target}-meta"], objects[target])):
         shutil.copyfile(source, staging / member)
-    _run(["llvm-ar-19", "rcs", f"--format={fmt}", str(where / name), *JULIA_MEMBERS], cwd=staging, env=env)
+    run_tool([LLVM_AR, "rcs", f"--format={fmt}", str(where / name), *JULIA_MEMBERS], cwd=staging, env=env)
     return where / name
 
 
@@ -96,8 +101,8 @@ def archives(objects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     }
     # duplicate member names, as `ar q` makes them
     dup = out / "dup.a"
-    _run(["llvm-ar-19", "qc", str(dup), str(objects["linux-x86_64"])])
-    _run(["llvm-ar-19", "qc", str(dup), str(objects["linux-x86_64"])])
+    run_tool([LLVM_AR, "qc", str(dup), str(objects["linux-x86_64"])])
+    run_tool([LLVM_AR, "qc", str(dup), str(objects["linux-x86_64"])])
     result["dup"] = dup
     return result
 
@@ -111,7 +116,7 @@ def import_libs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     result = {}
     for arch, machine in machines.items():
         lib = out / f"libjulia-{arch}.dll.a"
-        _run(["llvm-dlltool-19", "-m", machine, "-d", str(deffile), "-l", str(lib)])
+        run_tool([LLVM_DLLTOOL, "-m", machine, "-d", str(deffile), "-l", str(lib)])
         result[arch] = lib
     return result
 
@@ -121,8 +126,8 @@ def import_libs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_members_match_llvm_ar(archives: dict[str, Path], variant: str, tmp_path: Path) -> None:
     archive = archives[variant]
     members = read_members(archive)
-    assert [m.name for m in members] == _run(["llvm-ar-19", "t", str(archive)]).split() == JULIA_MEMBERS
-    _run(["llvm-ar-19", "x", str(archive)], cwd=tmp_path)
+    assert [m.name for m in members] == run_tool([LLVM_AR, "t", str(archive)]).split() == JULIA_MEMBERS
+    run_tool([LLVM_AR, "x", str(archive)], cwd=tmp_path)
     for member, blob in iter_member_data(archive):
         assert blob == (tmp_path / member.name).read_bytes(), member
         assert len(blob) == member.size
@@ -150,26 +155,26 @@ def test_bsd_symbol_table_variants(objects: dict[str, Path], tmp_path: Path, sym
     archive = tmp_path / "sorted.a"
     archive.write_bytes(b"!<arch>\n" + _bsd_member(symdef, table) + _bsd_member(b"text#0.o", obj)
                         + _bsd_member(b"metadata.o", obj[:-1]))
-    assert _run(["llvm-ar-19", "t", str(archive)]).split() == ["text#0.o", "metadata.o"]
+    assert run_tool([LLVM_AR, "t", str(archive)]).split() == ["text#0.o", "metadata.o"]
     got = list(iter_member_data(archive))
     assert [(m.name, blob) for m, blob in got] == [("text#0.o", obj), ("metadata.o", obj[:-1])]
 
 
 def test_thin_archive_is_refused(objects: dict[str, Path], tmp_path: Path) -> None:
     thin = tmp_path / "thin.a"
-    _run(["llvm-ar-19", "rcs", "--thin", str(thin), str(objects["linux-x86_64"])])
+    run_tool([LLVM_AR, "rcs", "--thin", str(thin), str(objects["linux-x86_64"])])
     with pytest.raises(InputError, match="thin archives are not supported") as info:
         read_members(thin)
     assert info.value.path == thin and info.value.offset is not None
     assert sniff_file(thin).description.startswith("thin ar archive")
     empty_thin = tmp_path / "empty-thin.a"
-    _run(["llvm-ar-19", "rcs", "--thin", str(empty_thin)])
+    run_tool([LLVM_AR, "rcs", "--thin", str(empty_thin)])
     assert read_members(empty_thin) == []
 
 
 def test_empty_and_malformed_archives(archives: dict[str, Path], tmp_path: Path) -> None:
     empty = tmp_path / "empty.a"
-    _run(["llvm-ar-19", "rcs", str(empty)])
+    run_tool([LLVM_AR, "rcs", str(empty)])
     assert read_members(empty) == [] and sniff_file(empty).kind == "archive"
     data = archives["gnu"].read_bytes()
     last = read_members(archives["gnu"])[-1]
@@ -217,22 +222,22 @@ def linked(objects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -
     for t in ALL_TARGETS:
         obj = _compile(src, t, out / f"leaf-{t.name}.o")
         if t.os == "linux":
-            _run(["ld.lld-19", "-shared", str(obj), "-o", str(out / f"{t.name}.so")])
-            _run(["ld.lld-19", "-e", "leaf", str(obj), "-o", str(out / f"{t.name}.exe")])
+            run_tool([LD_LLD, "-shared", str(obj), "-o", str(out / f"{t.name}.so")])
+            run_tool([LD_LLD, "-e", "leaf", str(obj), "-o", str(out / f"{t.name}.exe")])
             result[f"{t.name}.so"], result[f"{t.name}.exe"] = out / f"{t.name}.so", out / f"{t.name}.exe"
         elif t.os == "macos":
             dylib = out / f"{t.name}.dylib"
-            _run(["ld64.lld-19", "-arch", t.darwin_arch, "-platform_version", "macos", t.default_macos_version,
+            run_tool([LD64_LLD, "-arch", t.darwin_arch, "-platform_version", "macos", t.default_macos_version,
                   t.default_macos_version, "-dylib", str(obj), "-o", str(dylib)])
             result[f"{t.name}.dylib"] = dylib
         else:
             dll, exe = out / f"{t.name}.dll", out / f"{t.name}.exe"
-            _run(["lld-link-19", "/dll", "/noentry", f"/machine:{t.coff_machine}", str(obj), f"/out:{dll}"])
-            _run(["lld-link-19", f"/machine:{t.coff_machine}", "/subsystem:console", "/entry:leaf", str(obj),
+            run_tool([LLD_LINK, "/dll", "/noentry", f"/machine:{t.coff_machine}", str(obj), f"/out:{dll}"])
+            run_tool([LLD_LINK, f"/machine:{t.coff_machine}", "/subsystem:console", "/entry:leaf", str(obj),
                   f"/out:{exe}"])
             result[f"{t.name}.dll"], result[f"{t.name}.exe"] = dll, exe
     fat = out / "fat.dylib"
-    _run(["llvm-lipo-19", "-create", str(result["macos-x86_64.dylib"]), str(result["macos-aarch64.dylib"]),
+    run_tool([LLVM_LIPO, "-create", str(result["macos-x86_64.dylib"]), str(result["macos-aarch64.dylib"]),
           "-output", str(fat)])
     result["fat.dylib"] = fat
     return result
@@ -275,7 +280,7 @@ def test_sniff_odd_inputs(objects: dict[str, Path], tmp_path: Path) -> None:
     assert (truncated.format, truncated.kind, truncated.arch) == ("elf", "other", None)
     assert "truncated" in truncated.description
     bitcode = tmp_path / "x.bc"
-    _run(["clang-19", "--target=x86_64-linux-gnu", "-c", "-emit-llvm", str(DATA / "meta.c"), "-o", str(bitcode)])
+    run_tool([CLANG, "--target=x86_64-linux-gnu", "-c", "-emit-llvm", str(DATA / "meta.c"), "-o", str(bitcode)])
     assert sniff_file(bitcode).description == "LLVM bitcode"
     with pytest.raises(InputError, match="cannot read"):
         sniff_file(tmp_path / "missing.o")
@@ -329,7 +334,7 @@ def bigobjs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         source = out / f"big-{t.arch}.s"
         source.write_text("".join(lines))
         obj = out / f"big-{t.arch}.o"
-        _run(["llvm-mc-19", f"-triple={t.triple}", "-filetype=obj", str(source), "-o", str(obj)])
+        run_tool([LLVM_MC, f"-triple={t.triple}", "-filetype=obj", str(source), "-o", str(obj)])
         result[t.arch] = obj
     return result
 
@@ -406,7 +411,7 @@ def test_input_symbols_refusals(archives: dict[str, Path], linked: dict[str, Pat
     staging.mkdir()
     (staging / "notes.txt").write_text("not an object\n")
     mixed = tmp_path / "mixed.a"
-    _run(["llvm-ar-19", "rcS", str(mixed), "notes.txt"], cwd=staging)
+    run_tool([LLVM_AR, "rcS", str(mixed), "notes.txt"], cwd=staging)
     with pytest.raises(InputError, match=r"mixed\.a\(notes\.txt\) \(at offset 0x0\): not an object file"):
         input_symbols(mixed)
     with pytest.raises(InputError, match=r"tiny\.o \(at offset 0x0\): ELF header .* runs past the end"):
@@ -418,7 +423,7 @@ def test_input_symbols_refusals(archives: dict[str, Path], linked: dict[str, Pat
 def test_32bit_objects(tmp_path: Path, triple: str, fmt: str, arch: str) -> None:
     """Not pkgimage targets, but the 32-bit ELF and Mach-O layouts are read all the same."""
     obj = tmp_path / "pkg32.o"
-    _run(["clang-19", f"--target={triple}", "-c", "-ffreestanding", "-fcommon", str(DATA / "pkg.c"), "-o", str(obj)])
+    run_tool([CLANG, f"--target={triple}", "-c", "-ffreestanding", "-fcommon", str(DATA / "pkg.c"), "-o", str(obj)])
     kind = sniff_file(obj)
     assert (kind.format, kind.kind, kind.arch) == (fmt, "object", arch) and "32-bit" in kind.description
     [(_, syms)] = input_symbols(obj)

@@ -44,7 +44,7 @@ def test_cli_json_failure_has_the_same_error_dict(tmp_path: Path) -> None:
     bad = tmp_path / "x.a"
     bad.write_bytes(b"not an archive at all")
     done = subprocess.run([sys.executable, "-m", "pylinkjl", "link", str(bad), "-o", str(tmp_path / "x.so"),
-                           "--json"], capture_output=True, text=True)
+                           "--json"], check=False, capture_output=True, text=True)
     assert done.returncode == 3
     payload = json.loads(done.stdout)
     assert payload["ok"] is False and payload["error"]["type"] == "InputError"

@@ -11,22 +11,20 @@ from typing import Any
 import pytest
 
 from fixturegen.catalog import load_manifest
-from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target, parse_target
+
+from .toolnames import LLD, LLVM_DLLTOOL, run_tool
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = load_manifest(REPO)
 ARCHIVES: dict[str, Any] = MANIFEST["archives"]
-LLD = shutil.which("lld-19")
-DLLTOOL = shutil.which("llvm-dlltool-19")
+LLD = shutil.which(LLD)
+DLLTOOL = shutil.which(LLVM_DLLTOOL)
 pytestmark = pytest.mark.skipif(LLD is None or DLLTOOL is None, reason="needs lld-19 and llvm-dlltool-19")
 
 DLLTOOL_MACHINE = {"x86_64": "i386:x86-64", "i686": "i386", "aarch64": "arm64"}
 
 
-def _run(argv: list[str]) -> None:
-    done = run_process(argv, timeout=120)
-    assert done.returncode == 0, f"{' '.join(argv)}\n{done.output}"
 
 
 def _import_libs(root: Path, target: Target, plain_rtld: bool) -> Path:
@@ -47,7 +45,7 @@ def _import_libs(root: Path, target: Target, plain_rtld: bool) -> Path:
     for lib, names in libs.items():
         dll = "libopenlibm" if lib == "libm" else lib
         (out / f"{dll}.def").write_text(f"LIBRARY {dll}.dll\nEXPORTS\n" + "\n".join(sorted(set(names))) + "\n")
-        _run([DLLTOOL, "-m", DLLTOOL_MACHINE[target.arch], "-d", str(out / f"{dll}.def"),
+        run_tool([DLLTOOL, "-m", DLLTOOL_MACHINE[target.arch], "-d", str(out / f"{dll}.def"),
               "-l", str(out / f"{dll}.dll.a")])
     return out
 
@@ -79,7 +77,7 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         if target.os == "windows":
             implibs = _import_libs(root, target, bool(entry["undefined"]["data_address_in_initializer"]))
         image = root / (Path(rel).stem + "." + target.dlext)
-        _run(link_argv(entry, REPO / rel, image, implibs))
+        run_tool(link_argv(entry, REPO / rel, image, implibs))
         out[rel] = image
     return out
 

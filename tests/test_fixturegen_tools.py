@@ -21,10 +21,12 @@ from fixturegen.catalog import MANIFEST, committed_specs, load_manifest, regener
 from pylinkjl.process import run_process
 from pylinkjl.target import Target, parse_target
 
+from .toolnames import CLANG, LLC, LLVM_AR, LLVM_FOLDER, LLVM_NM
+
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST_DATA = load_manifest(REPO)
-LLVM_NM = shutil.which("llvm-nm-19")
-HAVE_LLC = shutil.which("llc-19") is not None and shutil.which("llvm-ar-19") is not None
+LLVM_NM = shutil.which(LLVM_NM)
+HAVE_LLC = shutil.which(LLC) is not None and shutil.which(LLVM_AR) is not None
 
 
 def _tools_or_skip() -> Tools:
@@ -125,7 +127,7 @@ def test_missing_tools_are_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(ToolNotFoundError, match="llc \\(or clang\\) and llvm-ar") as info:
         find_tools()
-    assert info.value.exit_code == 4 and "llvm-19" in str(info.value)
+    assert info.value.exit_code == 4 and LLVM_FOLDER in str(info.value)
 
 
 @pytest.mark.skipif(not HAVE_LLC, reason="llc-19 / llvm-ar-19 not installed")
@@ -141,7 +143,7 @@ def test_a_failing_compiler_leaves_nothing_behind(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not HAVE_LLC, reason="llc-19 / llvm-ar-19 not installed")
 def test_clang_can_stand_in_for_llc(tmp_path: Path) -> None:
-    clang = shutil.which("clang-19")
+    clang = shutil.which(CLANG)
     if clang is None:
         pytest.skip("clang-19 is not installed")
     tools = find_tools()

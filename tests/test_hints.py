@@ -10,9 +10,11 @@ import pytest
 from pylinkjl.link.advice import HINTS, advise
 from pylinkjl.process import run_process
 
-LLD = shutil.which("lld-19")
-CLANG = shutil.which("clang-19")
-LLVM_MC = shutil.which("llvm-mc-19")
+from .toolnames import CLANG, LLD, LLVM_MC
+
+LLD = shutil.which(LLD)
+CLANG = shutil.which(CLANG)
+LLVM_MC = shutil.which(LLVM_MC)
 pytestmark = pytest.mark.skipif(not (LLD and CLANG and LLVM_MC), reason="needs lld-19, clang-19, llvm-mc-19")
 
 SOURCE = """

@@ -13,8 +13,8 @@ import pytest
 
 from pylinkjl.target import parse_target
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_batch import make_archive
+from .test_batch import make_archive
+from .toolnames import CLANG, LLD, LLVM_AR
 
 HEAVY = ("lief", "pylinkjl.binfmt.lief", "pylinkjl.images.verify")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -55,7 +55,7 @@ def test_link_help_imports_no_lief(tmp_path: Path) -> None:
     assert heavy(names) == []
 
 
-@pytest.mark.skipif(any(shutil.which(t) is None for t in ("lld-19", "clang-19", "llvm-ar-19")),
+@pytest.mark.skipif(any(shutil.which(t) is None for t in (LLD, CLANG, LLVM_AR)),
                     reason="needs lld-19, clang-19, llvm-ar-19")
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "real-link"])
 def test_a_real_link_imports_no_lief(tmp_path: Path, dry_run: bool) -> None:

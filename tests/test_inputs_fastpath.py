@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import struct
 from collections.abc import Callable, Iterable
@@ -24,12 +23,12 @@ from pylinkjl.binfmt.fastsyms import scan_object
 from pylinkjl.binfmt.symbols import input_symbols, read_object_symbols
 from pylinkjl.errors import InputError
 from pylinkjl.link.inputs import examine_inputs
-from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target, parse_target
 
 from .test_binfmt_fuzz import to_bigobj
+from .toolnames import CLANG, LLVM_AR, LLVM_DLLTOOL, LLVM_NM, run_tool
 
-TOOLS = ("clang-19", "llvm-ar-19", "llvm-nm-19", "llvm-dlltool-19")
+TOOLS = (CLANG, LLVM_AR, LLVM_NM, LLVM_DLLTOOL)
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason="needs clang-19 and LLVM 19 tools")
 HERE = Path(__file__).parent
 DATA = HERE / "data" / "binfmt"
@@ -40,10 +39,6 @@ FALLBACK = "reading every member's symbols"
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
-def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    done = run_process(argv, timeout=120, cwd=cwd, env=None if env is None else {**os.environ, **env})
-    assert done.returncode == 0, f"{' '.join(argv)}\n{done.output}"
-    return done.output
 
 
 def _probes(target: Target) -> list[str]:
@@ -94,19 +89,19 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         d = out / t.name
         d.mkdir()
         for name in ("pkg", "meta"):
-            _run(["clang-19", f"--target={t.llvm_triple}", "-c", "-ffreestanding", "-fPIC", "-fcommon", "-O2",
+            run_tool([CLANG, f"--target={t.llvm_triple}", "-c", "-ffreestanding", "-fPIC", "-fcommon", "-O2",
                   str(DATA / f"{name}.c"), "-o", str(d / f"{name}.o")])
             result[f"{t.name}-{name}.o"] = d / f"{name}.o"
         fmt = "--format=darwin" if t.os == "macos" else "--format=gnu"
         for key, flags, members in ((t.name, "rcs", ["pkg.o", "meta.o"]), (f"{t.name}-S", "rcS", ["pkg.o", "meta.o"]),
                                     (f"{t.name}-pkg", "rcs", ["pkg.o"])):
-            _run(["llvm-ar-19", fmt, flags, str(out / f"{key}.a"), *members], cwd=d)
+            run_tool([LLVM_AR, fmt, flags, str(out / f"{key}.a"), *members], cwd=d)
             result[key] = out / f"{key}.a"
         if t.os == "windows":
             (d / "lib.def").write_text(f"LIBRARY libjulia.dll\nEXPORTS\n{t.mangle('jl_foo').removeprefix('_')}\n"
                                        f"{t.mangle('jl_bar_ptr').removeprefix('_')} DATA\n")
             machine = {"x86_64": "i386:x86-64", "i686": "i386", "aarch64": "arm64"}[t.arch]
-            _run(["llvm-dlltool-19", "-m", machine, "-d", str(d / "lib.def"), "-l", str(out / f"{t.name}-implib.a")])
+            run_tool([LLVM_DLLTOOL, "-m", machine, "-d", str(d / "lib.def"), "-l", str(out / f"{t.name}-implib.a")])
             result[f"{t.name}-implib"] = out / f"{t.name}-implib.a"
     return result
 
@@ -186,9 +181,9 @@ def test_unsearchable_names(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
                                     'int h(void) __asm__("jl_gone\\xfe");\n'
                                     'int use(void) { return f() + g() + h(); }\n')
     for name in ("def", "use"):
-        _run(["clang-19", f"--target={target.llvm_triple}", "-c", str(tmp_path / f"{name}.c"), "-o",
+        run_tool([CLANG, f"--target={target.llvm_triple}", "-c", str(tmp_path / f"{name}.c"), "-o",
               str(tmp_path / f"{name}.o")])
-    _run(["llvm-ar-19", "rcs", str(tmp_path / "odd.a"), "def.o", "use.o"], cwd=tmp_path)
+    run_tool([LLVM_AR, "rcs", str(tmp_path / "odd.a"), "def.o", "use.o"], cwd=tmp_path)
     syms = read_object_symbols((tmp_path / "use.o").read_bytes(), "use.o")
     assert {"jl_back\\slash", "jl_bad\\xff", "jl_gone\\xfe"} <= syms.undefined
     _assert_agrees([tmp_path / "odd.a"], target, caplog, fast=False, probes=["jl_back\\slash"])
@@ -212,8 +207,8 @@ def test_symbol_table_matches_llvm_nm(built: dict[str, Path], tmp_path: Path, fm
                                       env: dict[str, str]) -> None:
     source = built[f"{target}-pkg.o"].parent
     archive = tmp_path / "t.a"
-    _run(["llvm-ar-19", f"--format={fmt}", "rcs", str(archive), "pkg.o", "meta.o"], cwd=source, env=env)
-    listed = _run(["llvm-nm-19", "--print-armap", str(archive)]).split("\n\n")[0].splitlines()[1:]
+    run_tool([LLVM_AR, f"--format={fmt}", "rcs", str(archive), "pkg.o", "meta.o"], cwd=source, env=env)
+    listed = run_tool([LLVM_NM, "--print-armap", str(archive)]).split("\n\n")[0].splitlines()[1:]
     expected = sorted(line.rsplit(" in ", 1)[0].encode() for line in listed)
     data = archive.read_bytes()
     if env:

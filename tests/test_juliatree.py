@@ -17,10 +17,10 @@ from pylinkjl.process import run_process
 from pylinkjl.target import Target
 
 from .realdata import REAL
+from .toolnames import LD64_LLD, LD_LLD, LLD_LINK, LLVM_MC
 
 REAL_ELF = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9/Preferences/pWSk8_LJMjr.so"
 REAL_MACHO = REAL / "subhk__FeastKit.jl/darwin-x86_64/compiled/v1.11/Logging/PWFjL_GDH18.dylib"
-LLVM_MC, LLD_LINK, LD_LLD, LD64_LLD = "llvm-mc-19", "lld-link-19", "ld.lld-19", "ld64.lld-19"
 needs_llvm = pytest.mark.skipif(any(shutil.which(t) is None for t in (LLVM_MC, LLD_LINK, LD_LLD, LD64_LLD)),
                                 reason="needs llvm-mc-19 and lld-19")
 

@@ -15,12 +15,12 @@ from pylinkjl.link.api import link_image
 from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target, host_target, parse_target
 
-from .toolnames import LLVM_DLLTOOL
+from .toolnames import CLANG, LLD, LLVM_DLLTOOL
 
 lief = pytest.importorskip("lief")
 DATA = Path(__file__).parent / "data" / "loaders"
-CLANG = shutil.which("clang-19")
-LLD = shutil.which("lld-19")
+CLANG = shutil.which(CLANG)
+LLD = shutil.which(LLD)
 WINE64 = shutil.which("wine64") or ("/usr/lib/wine/wine64" if Path("/usr/lib/wine/wine64").exists() else None)
 WINE32 = shutil.which("wine") or next((p for p in ("/usr/lib/wine/wine",) if os.access(p, os.X_OK)), None)
 

@@ -24,6 +24,8 @@ from pylinkjl.link.lld import (
 )
 from pylinkjl.target import Target
 
+from .toolnames import LD64_LLD, LD_LLD, LLD
+
 REAL_LLD = Path("/usr/lib/llvm-19/bin/lld")
 needs_real_lld = pytest.mark.skipif(not REAL_LLD.is_file(), reason="needs Debian lld-19")
 
@@ -59,9 +61,9 @@ def no_llvm_folders(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- names, flavors ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "kind"), [
-    ("lld", "generic"), ("lld-19", "generic"), ("lld.exe", "generic"), ("mylinker", "generic"),
-    ("ld.lld", "ld.lld"), ("ld.lld-19", "ld.lld"), ("ld", "ld.lld"), ("x86_64-w64-mingw32-ld", "ld.lld"),
-    ("lld-gnu", "ld.lld"), ("ld64.lld", "ld64.lld"), ("ld64.lld-19", "ld64.lld"), ("lld-darwin", "ld64.lld"),
+    ("lld", "generic"), (LLD, "generic"), ("lld.exe", "generic"), ("mylinker", "generic"),
+    ("ld.lld", "ld.lld"), (LD_LLD, "ld.lld"), ("ld", "ld.lld"), ("x86_64-w64-mingw32-ld", "ld.lld"),
+    ("lld-gnu", "ld.lld"), ("ld64.lld", "ld64.lld"), (LD64_LLD, "ld64.lld"), ("lld-darwin", "ld64.lld"),
     ("LD64.LLD.EXE", "ld64.lld"), ("lld-link", "lld-link"), ("lld-link.exe", "lld-link"), ("wasm-ld", "wasm-ld"),
 ])
 def test_kind_follows_lld_dispatch_by_name(name: str, kind: str) -> None:
@@ -135,7 +137,7 @@ def test_candidate_order(tmp_path: Path, no_llvm_folders: None) -> None:
         ("julia", home / "libexec/julia/lld", "generic"),
         ("julia", home / "bin/lld", "generic"),
         ("PATH", p2 / "lld", "generic"),
-        ("PATH", p2 / "lld-19", "generic"),
+        ("PATH", p2 / LLD, "generic"),
         ("PATH", p1 / "lld-17", "generic"),
         ("PATH", p2 / "lld-17", "generic"),
         ("PATH", p1 / "lld-13", "generic"),
@@ -162,7 +164,7 @@ def test_dedup_by_binary_and_driver(tmp_path: Path, no_llvm_folders: None) -> No
     (tmp_path / "bin/lld").symlink_to(real)
     (tmp_path / "bin/ld.lld-19").symlink_to(real)  # same file, other driver: kept
     got = [(c.source, c.path.name, c.kind) for c in candidates(explicit=real, environ={"PATH": str(tmp_path / "bin")})]
-    assert got == [("explicit", "lld", "generic"), ("PATH", "ld.lld-19", "ld.lld")]
+    assert got == [("explicit", "lld", "generic"), ("PATH", LD_LLD, "ld.lld")]
 
 
 def test_explicit_bare_name_is_looked_up_on_path(tmp_path: Path, no_llvm_folders: None) -> None:

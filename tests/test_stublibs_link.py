@@ -17,8 +17,10 @@ from pylinkjl.link.stubs.libraries import build_stub_libraries, plan_stub_librar
 from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target, host_target
 
-LLD = shutil.which("lld-19")
-TOOLS = ("lld-19", "clang-19", "llvm-nm-19", "llvm-ar-19", "llvm-objdump-19")
+from .toolnames import CLANG, LLD, LLVM_AR, LLVM_NM, LLVM_OBJDUMP, compile_c, run_tool
+
+LLD = shutil.which(LLD)
+TOOLS = (LLD, CLANG, LLVM_NM, LLVM_AR, LLVM_OBJDUMP)
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
                                 reason="needs lld-19, clang-19 and llvm-19 tools")
 DATA = Path(__file__).parent / "data" / "stublibs"
@@ -31,20 +33,14 @@ WINDOWS_LIBS = ["julia", "julia-internal", "openlibm", "ssp", "gcc_s", "gcc", "m
 LINK_NAMES = {"linux": LINUX_LIBS, "macos": MACOS_LIBS, "windows": WINDOWS_LIBS}
 
 
-def _run(argv: list[str], **kw: object) -> str:
-    done = run_process(argv, timeout=120, **kw)  # type: ignore[arg-type]
-    assert done.returncode == 0, f"{' '.join(argv)}\n{done.output}"
-    return done.output
 
 
 def _compile(source: Path, target: Target, out: Path) -> Path:
-    _run(["clang-19", f"--target={target.llvm_triple}", "-c", "-O2", "-ffreestanding", "-fno-builtin",
-          "-fPIC", str(source), "-o", str(out)])
-    return out
+    return compile_c(source, target, out, "-O2", "-ffreestanding", "-fno-builtin", "-fPIC")
 
 
 def _undefined(obj: Path) -> list[str]:
-    return _run(["llvm-nm-19", "-u", "--format=just-symbols", str(obj)]).split()
+    return run_tool([LLVM_NM, "-u", "--format=just-symbols", str(obj)]).split()
 
 
 def _lines(libs: list[str]) -> list[str]:
@@ -82,7 +78,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[Target, tuple[Path, 
         work.mkdir()
         obj = _compile(DATA / "pkg.c", target, work / "pkg.o")
         archive = work / "pkg.a"
-        _run(["llvm-ar-19", "rcs", str(archive), str(obj)])
+        run_tool([LLVM_AR, "rcs", str(archive), str(obj)])
         libs = plan_stub_libraries(target, _undefined(obj), [], LINK_NAMES[target.os])
         assert LLD is not None
         build_stub_libraries(libs, target, LLD, work / "stubs")
@@ -116,7 +112,7 @@ def test_elf_link_with_z_defs(built: dict, target: Target, tmp_path: Path) -> No
 
     archive, stubdir, _ = built[target]
     out = tmp_path / "pkg.so"
-    _run(_link(target, archive, stubdir, out, LINUX_LIBS))
+    run_tool(_link(target, archive, stubdir, out, LINUX_LIBS))
     b = lief.parse(str(out))
     # --as-needed drops libgcc_s/libatomic (nothing used); libc is the real soname.
     assert b.libraries == ["libjulia.so.1", "libjulia-internal.so.1", "libopenlibm.so.4", "libc.so.6"]
@@ -171,7 +167,7 @@ def test_host_elf_loads_with_rtld_now(built: dict, tmp_path: Path) -> None:
     target = host_target()
     archive, stubdir, _ = built[target]
     out = tmp_path / "pkg.so"
-    _run(_link(target, archive, stubdir, out, LINUX_LIBS))
+    run_tool(_link(target, archive, stubdir, out, LINUX_LIBS))
     env = {**os.environ, "LD_LIBRARY_PATH": str(stubdir)}
     ok = _load(out, "load", env)
     assert ok.returncode == 0, ok.stderr
@@ -188,7 +184,7 @@ def test_host_elf_loads_with_rtld_now(built: dict, tmp_path: Path) -> None:
 def _binds(dylib: Path) -> dict[str, str]:
     """symbol -> dylib short name (or flat-namespace), from llvm-objdump's bind tables."""
     table = {}
-    for line in _run(["llvm-objdump-19", "--macho", "--bind", "--lazy-bind", str(dylib)]).splitlines():
+    for line in run_tool([LLVM_OBJDUMP, "--macho", "--bind", "--lazy-bind", str(dylib)]).splitlines():
         parts = line.split()
         if len(parts) >= 5 and parts[0].startswith("__"):
             table[parts[-1]] = parts[-2]
@@ -201,7 +197,7 @@ def test_macho_link_binds_two_level(built: dict, target: Target, tmp_path: Path)
 
     archive, stubdir, _ = built[target]
     out = tmp_path / "pkg.dylib"
-    _run(_link(target, archive, stubdir, out, MACOS_LIBS))
+    run_tool(_link(target, archive, stubdir, out, MACOS_LIBS))
     b = lief.parse(str(out))
     loads = [lib.name for lib in b.libraries if lib.command == lief.MachO.LoadCommand.TYPE.LOAD_DYLIB]
     assert loads == ["@rpath/libjulia.1.dylib", "@rpath/libjulia-internal.dylib"]
@@ -220,13 +216,13 @@ def test_macho_versions_and_system(tmp_path: Path) -> None:
     target = Target("macos", "aarch64")
     obj = _compile(DATA / "pkg.c", target, tmp_path / "pkg.o")
     archive = tmp_path / "pkg.a"
-    _run(["llvm-ar-19", "rcs", str(archive), str(obj)])
+    run_tool([LLVM_AR, "rcs", str(archive), str(obj)])
     libs = plan_stub_libraries(target, _undefined(obj), [], MACOS_LIBS + ["System"], soname_version="1.11",
                                julia_version="1.11.7")
     assert LLD is not None
     build_stub_libraries(libs, target, LLD, tmp_path / "stubs")
     out = tmp_path / "pkg.dylib"
-    _run(_link(target, archive, tmp_path / "stubs", out, MACOS_LIBS + ["System"]))
+    run_tool(_link(target, archive, tmp_path / "stubs", out, MACOS_LIBS + ["System"]))
     b = lief.parse(str(out))
     loads = {lib.name: (lib.current_version, lib.compatibility_version) for lib in b.libraries
              if lib.command == lief.MachO.LoadCommand.TYPE.LOAD_DYLIB}
@@ -249,7 +245,7 @@ def test_windows_link_imports_from_the_right_dlls(built: dict, target: Target, s
 
     archive, stubdir, _ = built[target]
     out = tmp_path / "pkg.dll"
-    _run(_link(target, archive, stubdir, out, WINDOWS_LIBS, STRICT if strict else []))
+    run_tool(_link(target, archive, stubdir, out, WINDOWS_LIBS, STRICT if strict else []))
     b = lief.parse(str(out))
     imports = {i.name: sorted(e.name for e in i.entries) for i in b.imports}
     assert imports == {
@@ -273,7 +269,7 @@ def test_windows_data_is_imported_as_data(target: Target, tmp_path: Path) -> Non
     assert LLD is not None
     build_stub_libraries(libs, target, LLD, tmp_path / "stubs")
     out = tmp_path / "auto.dll"
-    _run(_link(target, obj, tmp_path / "stubs", out, WINDOWS_LIBS))
+    run_tool(_link(target, obj, tmp_path / "stubs", out, WINDOWS_LIBS))
     b = lief.parse(str(out))
     assert {i.name: [e.name for e in i.entries] for i in b.imports} == {"libjulia.dll": ["jl_true"]}
     argv = _link(target, obj, tmp_path / "stubs", tmp_path / "strict.dll", WINDOWS_LIBS, STRICT)
@@ -299,7 +295,7 @@ def test_windows_i686_stdcall_imports_undecorated(tmp_path: Path) -> None:
     assert LLD is not None
     build_stub_libraries(libs, target, LLD, tmp_path / "stubs")
     out = tmp_path / "k.dll"
-    _run(_link(target, obj, tmp_path / "stubs", out, ["julia", "kernel32", "msvcrt"], STRICT))
+    run_tool(_link(target, obj, tmp_path / "stubs", out, ["julia", "kernel32", "msvcrt"], STRICT))
     b = lief.parse(str(out))
     assert {i.name: sorted(e.name for e in i.entries) for i in b.imports} == \
         {"KERNEL32.dll": ["GetProcAddress", "lstrlenA"]}

@@ -27,6 +27,8 @@ from pylinkjl.link.stubs.libraries import (
 from pylinkjl.link.stubs.providers import assign_providers, c_name, exported_data
 from pylinkjl.target import ALL_TARGETS, Target
 
+from .toolnames import LLD
+
 LINUX = Target("linux", "x86_64")
 MAC = Target("macos", "aarch64")
 WIN64 = Target("windows", "x86_64")
@@ -226,10 +228,10 @@ def test_default_cache_root(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_cache_root({}) == Path("/home/someone/.cache/pylinkjl")
 
 
-@pytest.mark.skipif(shutil.which("lld-19") is None, reason="needs lld-19")
+@pytest.mark.skipif(shutil.which(LLD) is None, reason="needs lld-19")
 @pytest.mark.parametrize("target", [LINUX, MAC, WIN64], ids=str)
 def test_cached_stub_dir_builds_once(target: Target, tmp_path: Path) -> None:
-    lld = shutil.which("lld-19")
+    lld = shutil.which(LLD)
     assert lld is not None
     line = ["julia", "julia-internal", "gcc"]
     libs = plan_stub_libraries(target, [target.mangle("ijl_apply_generic")], [], line)
@@ -275,11 +277,11 @@ def test_planning_never_crashes(target: Target, undefined: list[str], hints: lis
     stub_cache_key(target, [lib for lib in libs if lib.kind == "static"])
 
 
-@pytest.mark.skipif(shutil.which("lld-19") is None, reason="needs lld-19")
+@pytest.mark.skipif(shutil.which(LLD) is None, reason="needs lld-19")
 def test_concurrent_builders_share_one_directory(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    lld = shutil.which("lld-19")
+    lld = shutil.which(LLD)
     assert lld is not None
     libs = plan_stub_libraries(LINUX, ["ijl_apply_generic", "sin", "memcpy"], [],
                                ["julia", "julia-internal", "openlibm", "c"])
@@ -290,3 +292,20 @@ def test_concurrent_builders_share_one_directory(tmp_path: Path) -> None:
         [MANIFEST_NAME, "libjulia.so", "libjulia.so.1", "libjulia-internal.so", "libjulia-internal.so.1",
          "libopenlibm.so", "libopenlibm.so.4", "libc.so"])
     assert [p.name for p in (tmp_path / "stubs").iterdir()] == [dirs[0].name]
+
+
+def test_a_planned_stub_set_is_built_from_its_own_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stub set is rendered once, when planned; building it renders nothing again."""
+    import pylinkjl.link.stubs.libraries as stublibs
+
+    libs = plan_stub_libraries(LINUX, ["ijl_apply_generic"], [], ["julia", "julia-internal"])
+    stubs = stublibs.plan_stub_set(LINUX, libs, "19.1.7", tmp_path)
+
+    def no_render(*args: object) -> None:
+        raise AssertionError("rendered twice")
+
+    monkeypatch.setattr(stublibs, "render", no_render)
+    lld = shutil.which(LLD)
+    assert lld is not None, f"needs {LLD}"
+    built = stublibs.ensure_stub_set(stubs, lld)
+    assert built == stubs.directory and (built / "libjulia.so").is_file()

@@ -13,10 +13,12 @@ from pylinkjl.link.stubs.objects import dll_entry_stub
 from pylinkjl.process import run_process
 from pylinkjl.target import ALL_TARGETS, Target
 
+from .toolnames import LLD, LLVM_MC, LLVM_NM
+
 REPO = Path(__file__).resolve().parent.parent
-LLVM_MC = shutil.which("llvm-mc-19") or shutil.which("llvm-mc")
-LLVM_NM = shutil.which("llvm-nm-19")
-LLD = shutil.which("lld-19")
+LLVM_MC = shutil.which(LLVM_MC) or shutil.which("llvm-mc")
+LLVM_NM = shutil.which(LLVM_NM)
+LLD = shutil.which(LLD)
 WINDOWS = [t for t in ALL_TARGETS if t.os == "windows"]
 
 # What the stub's code must be: return TRUE (stdcall on i686 pops its 12 argument bytes).

@@ -25,8 +25,9 @@ from pylinkjl.link.api import link_image
 from pylinkjl.target import parse_target
 
 from .corrupt import copy_to, patch
+from .toolnames import LD64_LLD, LD_LLD, LLD
 
-pytestmark = pytest.mark.skipif(shutil.which("lld-19") is None and shutil.which("lld") is None,
+pytestmark = pytest.mark.skipif(shutil.which(LLD) is None and shutil.which("lld") is None,
                                 reason="needs LLD")
 
 CPUS = {"x86_64": ("generic", "sandybridge,-xsaveopt,clone_all", "haswell,-rdrnd,base(1)"),
@@ -290,7 +291,7 @@ def test_empty_image_from_missing_whole_archive(build: Callable[[str, str], Buil
 
     b = build("linux-x86_64", "1.11")
     out = tmp_path / "empty.so"
-    done = run_process(["ld.lld-19", "-shared", "-o", str(out), str(b.archive)])
+    done = run_process([LD_LLD, "-shared", "-o", str(out), str(b.archive)])
     assert done.returncode == 0, done.output
     report = verify_image(out)
     assert not report.ok
@@ -303,7 +304,7 @@ def test_chained_fixups_are_decoded(build: Callable[[str, str], Built], tmp_path
 
     b = build("macos-aarch64", "1.11")
     out = tmp_path / "chained.dylib"
-    done = run_process(["ld64.lld-19", "-arch", "arm64", "-platform_version", "macos", "11.0", "11.0", "-dylib",
+    done = run_process([LD64_LLD, "-arch", "arm64", "-platform_version", "macos", "11.0", "11.0", "-dylib",
                         "-undefined", "dynamic_lookup", "-fixup_chains", "-o", str(out), "-all_load",
                         str(b.archive)])
     assert done.returncode == 0, done.output
@@ -362,7 +363,7 @@ def test_reproducible_links(build: Callable[[str, str], Built], tmp_path: Path) 
     archive = build("linux-x86_64", "1.10").archive
 
     def lld(out: Path) -> None:
-        done = run_process(["ld.lld-19", "-shared", "-o", str(out), "--whole-archive", str(archive),
+        done = run_process([LD_LLD, "-shared", "-o", str(out), "--whole-archive", str(archive),
                             "--no-whole-archive"])
         assert done.returncode == 0, done.output
 
@@ -372,7 +373,7 @@ def test_reproducible_links(build: Callable[[str, str], Built], tmp_path: Path) 
 
     def with_build_id(out: Path) -> None:  # a different --build-id each time: not reproducible
         stamp[0] += 1
-        done = run_process(["ld.lld-19", "-shared", f"--build-id=0x{stamp[0]:08x}", "-o", str(out),
+        done = run_process([LD_LLD, "-shared", f"--build-id=0x{stamp[0]:08x}", "-o", str(out),
                             "--whole-archive", str(archive), "--no-whole-archive"])
         assert done.returncode == 0, done.output
 

@@ -10,7 +10,7 @@ and the C runtime stub objects shipped in ``stubs/crt/<target>/``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +18,13 @@ from pylinkjl.errors import MissingLibraryError
 from pylinkjl.link.inputs import InputSummary
 from pylinkjl.link.juliatree import JuliaTree
 from pylinkjl.link.libsearch import find_library
-from pylinkjl.link.lld import LldProbe
-from pylinkjl.link.stubs.libraries import StubLibrary, plan_stub_libraries, stub_dir_for
+from pylinkjl.link.stubs.libraries import StubLibrary, StubSet, plan_stub_libraries, plan_stub_set
 from pylinkjl.link.toolchain import Conditional, Profile, Token, lines
 from pylinkjl.resources import data_dir
 from pylinkjl.target import Target
 
 _DRIVER = {"linux": "elf", "macos": "darwin", "windows": "mingw"}
-_LOADED = ("libc", "dynamic_loader")
+LOADED_KINDS = ("libc", "dynamic_loader")
 # Static files that stub libraries stand in for (the rest are shipped objects/archives in stubs/crt/).
 _STATIC_AS_LIBRARY = {"libSystem.tbd": "System"}
 _DYNAMIC_LOADER = {"x86_64": "ld-linux-x86-64.so.2", "aarch64": "ld-linux-aarch64.so.1"}
@@ -54,7 +53,7 @@ def needs(prof: Profile, debug: bool, exists: Callable[[str], bool]) -> Needs:
             if re.fullmatch(r"-l[^{}]+", token):
                 libs.append(token[2:])
             static.extend(re.findall(r"\{static:([^}]+)\}", token))
-            loaded.extend(k for k in _LOADED if token == f"{{{k}}}")
+            loaded.extend(k for k in LOADED_KINDS if token == f"{{{k}}}")
 
     walk(prof.default_args + prof.argv)
     return Needs(tuple(dict.fromkeys(libs)), tuple(dict.fromkeys(static)), tuple(dict.fromkeys(loaded)))
@@ -109,8 +108,7 @@ class Libraries:
     static: dict[str, Path]
     loaded: dict[str, Path]
     extra_dirs: tuple[str, ...]  # -L folders added after Julia's (stubs for --stub-missing)
-    stub_libraries: tuple[StubLibrary, ...]
-    stub_dir: Path | None
+    stubs: StubSet | None
     stubbed: tuple[str, ...]  # what stands in for what, for the log
 
 
@@ -129,9 +127,11 @@ def _loader_stub(target: Target) -> StubLibrary:
 
 
 def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, summary: InputSummary, *,
-                      debug: bool, lld: LldProbe, stub_missing: bool, is_host: bool,
-                      julia_version: str | None = None) -> Libraries:
-    """Find (or plan stubs for) everything the command links against. Raises MissingLibraryError."""
+                      debug: bool, lld_version: str, stub_missing: bool, loaded_here: Mapping[str, Path],
+                      cache_root: Path | None = None, julia_version: str | None = None) -> Libraries:
+    """Find (or plan stubs for) everything the command links against. ``loaded_here``: the libc and
+    dynamic loader of this process, for a link for this machine (Julia takes them from its own process).
+    Raises MissingLibraryError."""
     if tree is None:
         need = needs(prof, debug, lambda name: False)
         missing_libs, missing_static, missing_loaded = list(need.libraries), list(need.static), list(need.loaded)
@@ -145,9 +145,8 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
         missing_static = [n for n, p in static.items() if not p.is_file()]
         loaded = {}
         for kind in need.loaded:
-            found = loaded_library(kind) if is_host else None
-            if found is not None:
-                loaded[kind] = found
+            if kind in loaded_here:
+                loaded[kind] = loaded_here[kind]
         missing_loaded = [k for k in need.loaded if k not in loaded]
         if (missing_libs or missing_static or missing_loaded) and not stub_missing:
             what = [f"-l{n}" for n in missing_libs] + missing_static + [
@@ -167,7 +166,8 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
                                          julia_version=julia_version)) if link_names else []
     if "dynamic_loader" in missing_loaded:
         stub_libs.append(_loader_stub(target))
-    stub_dir = stub_dir_for(target, stub_libs, lld.version_string or "") if stub_libs else None
+    stubs = plan_stub_set(target, stub_libs, lld_version, cache_root) if stub_libs else None
+    stub_dir = stubs.directory if stubs is not None else None
     by_link = {lib.link_name: lib for lib in stub_libs}
     for name in missing_static:
         if name in _STATIC_AS_LIBRARY:
@@ -190,4 +190,4 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
         dirs = {"libdir": str(tree.libdir), "private_libdir": str(tree.private_libdir),
                 "shlibdir": str(tree.shlibdir)}
         extra = (str(stub_dir),) if missing_libs and stub_dir is not None else ()
-    return Libraries(dirs, static, loaded, extra, tuple(stub_libs), stub_dir, stubbed)
+    return Libraries(dirs, static, loaded, extra, stubs, stubbed)

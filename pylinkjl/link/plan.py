@@ -1,6 +1,7 @@
 """Planning a link: from a request to the exact LLD command, without running anything.
 
-Pure apart from looking at files (inputs, the Julia tree, which LLD exists). The result is a
+Pure apart from looking at the files the request names (inputs, the Julia tree): what it needs to know
+about this machine (LLD, the host, its loaded libc) comes in as HostFacts (link/host.py). The result is a
 LinkPlan: the argv, the environment changes, the stub decisions and where the output goes. The
 runner executes it; ``--dry-run`` and ``--json`` print it; golden tests compare it.
 """
@@ -20,11 +21,12 @@ from typing import Any
 
 from pylinkjl.errors import InputError, PylinkjlError, TargetError
 from pylinkjl.link import deviations as dev
+from pylinkjl.link.host import HostFacts, gather_host_facts
 from pylinkjl.link.inputs import InputSummary, examine_inputs
 from pylinkjl.link.juliatree import JuliaTree, open_tree
 from pylinkjl.link.libraries import condition_holds, find_static, resolve_libraries
-from pylinkjl.link.lld import LldProbe, find_lld, flavor_args
-from pylinkjl.link.stubs.libraries import StubLibrary
+from pylinkjl.link.lld import LldProbe, flavor_args
+from pylinkjl.link.stubs.libraries import StubLibrary, StubSet
 from pylinkjl.link.stubs.objects import dll_entry_stub, pseudo_reloc_stub
 from pylinkjl.link.toolchain import Conditional, Profile, Token, profile, resolve_line
 from pylinkjl.target import Target, host_target
@@ -125,8 +127,7 @@ class LinkPlan:
     staged_output: Path
     inputs: InputSummary
     entry_stub: StubDecision
-    stub_libraries: tuple[StubLibrary, ...] = ()
-    stub_dir: Path | None = None
+    stubs: StubSet | None = None  # generated stand-ins, rendered once here; the runner builds these bytes
     stubbed: tuple[str, ...] = ()  # what was replaced by generated stubs, for the log
     deviations: tuple[str, ...] = ()
     macos: MacosVersion | None = None
@@ -135,6 +136,14 @@ class LinkPlan:
     @property
     def timeout(self) -> float | None:
         return self.request.timeout
+
+    @property
+    def stub_libraries(self) -> tuple[StubLibrary, ...]:
+        return self.stubs.libraries if self.stubs is not None else ()
+
+    @property
+    def stub_dir(self) -> Path | None:
+        return self.stubs.directory if self.stubs is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -259,9 +268,16 @@ def _entry_stub(target: Target, prof: Profile, summary: InputSummary, exact: boo
 # -- the planner -------------------------------------------------------------------------------------
 
 
-def plan_link(request: LinkRequest, *, environ: Mapping[str, str] = os.environ) -> LinkPlan:
-    """Decide everything about a link without running it. Raises the pylinkjl error that fits."""
-    target = request.target or host_target()
+def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
+              environ: Mapping[str, str] = os.environ) -> LinkPlan:
+    """Decide everything about a link without running it. Raises the pylinkjl error that fits.
+
+    Pure given ``host``; without it the facts are gathered from this machine first (``environ`` is
+    where LLD is searched for)."""
+    if host is None:
+        host = gather_host_facts(target=request.target, lld=request.lld, julia_home=request.julia_home,
+                                 environ=environ)
+    target = request.target or host.target or host_target()
     tree = open_tree(request.julia_home) if request.julia_home is not None else None
     if tree is not None and tree.os is not None and tree.os != target.os:
         raise TargetError(f"--julia-home {tree.home} is a {tree.os} install, but the target is {target.name}",
@@ -271,7 +287,7 @@ def plan_link(request: LinkRequest, *, environ: Mapping[str, str] = os.environ) 
     prof = profile(line, target.os)
     summary = examine_inputs(request.inputs, target, probes=(target.dll_entry_symbol,
                                                              target.mangle("_pei386_runtime_relocator")))
-    lld = find_lld(explicit=request.lld, julia_home=request.julia_home, flavor=prof.flavor, environ=environ)
+    lld = host.lld
     debug = request.debug or (tree.debug if tree is not None else False)
     exact = request.julia_exact
     output = check_output(Path(request.output).absolute(), request.inputs)
@@ -288,14 +304,16 @@ def plan_link(request: LinkRequest, *, environ: Mapping[str, str] = os.environ) 
             and not summary.defines(target.mangle("_pei386_runtime_relocator"))):
         inputs.append(str(pseudo_reloc_stub(target)))
         applied.append(dev.PSEUDO_RELOC_STUB.id)
-    macos = _macos_version(request, tree, target, environ) if target.os == "macos" else None
+    macos = _macos_version(request, tree, target, host.environ) if target.os == "macos" else None
     emulation = target.julia_mingw_emulation
     if target.os == "windows" and not exact and target.mingw_emulation != emulation:
         emulation = target.mingw_emulation
         applied.append(dev.ARM64PE.id)
 
-    libs = resolve_libraries(prof, target, tree, summary, debug=debug, lld=lld, stub_missing=request.stub_missing,
-                             is_host=target == _safe_host(), julia_version=tree.version if tree else None)
+    libs = resolve_libraries(prof, target, tree, summary, debug=debug, lld_version=lld.version_string or "",
+                             stub_missing=request.stub_missing,
+                             loaded_here=host.loaded if target == host.target else {},
+                             cache_root=host.cache_root, julia_version=tree.version if tree else None)
     if tree is not None and libs.stubbed:
         notes.append(f"--stub-missing: generated stand-ins for {', '.join(libs.stubbed)}")
     values: dict[str, list[str]] = {
@@ -336,13 +354,7 @@ def plan_link(request: LinkRequest, *, environ: Mapping[str, str] = os.environ) 
     return LinkPlan(
         request=request, target=target, line=line, profile=prof, julia=tree, lld=lld, argv=tuple(argv),
         env=dict(lld.candidate.env), output=output, staging_dir=staging_dir, staged_output=staged_output,
-        inputs=summary, entry_stub=entry, stub_libraries=libs.stub_libraries, stub_dir=libs.stub_dir,
+        inputs=summary, entry_stub=entry, stubs=libs.stubs,
         stubbed=libs.stubbed, deviations=tuple(dict.fromkeys(applied)), macos=macos, notes=tuple(notes),
     )
 
-
-def _safe_host() -> Target | None:
-    try:
-        return host_target()
-    except TargetError:
-        return None

@@ -19,7 +19,7 @@ from typing import Any
 from pylinkjl.commandline import quote_command
 from pylinkjl.errors import Interrupted, LinkError
 from pylinkjl.link.plan import LinkPlan
-from pylinkjl.link.stubs.libraries import cached_stub_dir
+from pylinkjl.link.stubs.libraries import ensure_stub_set
 from pylinkjl.process import run_process
 
 log = logging.getLogger("pylinkjl.link.run")
@@ -106,11 +106,9 @@ def _discard(staging: Path) -> None:
 def execute(plan: LinkPlan, *, force_response_file: bool = False) -> LinkResult:
     """Run the plan. Raises LinkError (LLD failed or timed out), Interrupted (Ctrl-C), or the errors of
     stub-library generation."""
-    if plan.stub_dir is not None:
+    if plan.stubs is not None:
         started = time.perf_counter()
-        built = cached_stub_dir(plan.target, plan.stub_libraries, str(plan.lld.candidate.path),
-                                plan.lld.version_string or "", cache_root=plan.stub_dir.parent.parent)
-        assert built == plan.stub_dir, (built, plan.stub_dir)
+        ensure_stub_set(plan.stubs, str(plan.lld.candidate.path))
         log.info("stub libraries ready in %s (%.0f ms): %s", plan.stub_dir, (time.perf_counter() - started) * 1e3,
                  ", ".join(lib.file_name for lib in plan.stub_libraries))
     env = dict(os.environ)

@@ -216,14 +216,14 @@ def render(lib: StubLibrary, target: Target) -> dict[str, bytes]:
 
 
 def lld_argv(lld_path: str, flavor: str) -> list[str]:
-    """``[lld_path, "-flavor", flavor]``, or just ``[lld_path]`` when the program already is that flavor."""
-    stem = os.path.basename(lld_path)
-    stem = stem[:-4] if stem.lower().endswith(".exe") else stem
-    own = {"ld.lld": "gnu", "ld": "gnu", "lld-link": "link", "ld64.lld": "darwin"}
-    for prefix, own_flavor in own.items():
-        if (stem == prefix or stem.startswith(prefix + "-")) and own_flavor == flavor:
-            return [lld_path]
-    return [lld_path, "-flavor", flavor]
+    """``[lld_path, "-flavor", flavor]``, or just ``[lld_path]`` when the program name already selects that
+    driver (the one name table is :func:`pylinkjl.link.lld.kind_of`)."""
+    from pylinkjl.link.lld import canonical_flavor, kind_of, serves
+
+    kind = kind_of(lld_path)
+    if kind != "generic" and serves(kind, flavor):
+        return [lld_path]
+    return [lld_path, "-flavor", canonical_flavor(flavor)]
 
 
 def build_commands(lib: StubLibrary, target: Target, lld_path: str, workdir: str | os.PathLike[str]
@@ -256,9 +256,11 @@ def _content_hash() -> Any:
     return sha256()
 
 
-def stub_cache_key(target: Target, libs: Sequence[StubLibrary], lld_version: str = "") -> str:
+def stub_cache_key(target: Target, libs: Sequence[StubLibrary], lld_version: str = "",
+                   rendered: Sequence[Mapping[str, bytes]] | None = None) -> str:
     """sha256 (hex) of everything that decides the stub files: the rendered inputs, names, LLD version."""
     h = _content_hash()
+    files = rendered if rendered is not None else [render(lib, target) for lib in libs]
 
     def feed(*parts: str | bytes) -> None:
         for part in parts:
@@ -267,9 +269,9 @@ def stub_cache_key(target: Target, libs: Sequence[StubLibrary], lld_version: str
             h.update(data)
 
     feed("pylinkjl-stubs", STUB_FORMAT_VERSION, target.name, lld_version)
-    for lib in libs:
+    for lib, inputs in zip(libs, files):
         feed(lib.link_name, lib.file_name, lib.load_name, lib.kind, "\0".join(lib.aliases))
-        for name, content in sorted(render(lib, target).items()):
+        for name, content in sorted(inputs.items()):
             feed(name, content)
     return h.hexdigest()
 
@@ -277,8 +279,34 @@ def stub_cache_key(target: Target, libs: Sequence[StubLibrary], lld_version: str
 def stub_dir_for(target: Target, libs: Sequence[StubLibrary], lld_version: str,
                  cache_root: str | os.PathLike[str] | None = None) -> Path:
     """Where :func:`cached_stub_dir` keeps these stubs (pure: a planner can put it in ``-L``)."""
+    return plan_stub_set(target, libs, lld_version, cache_root).directory
+
+
+@dataclass(frozen=True)
+class StubSet:
+    """The stub libraries of one link, rendered and keyed once when the link is planned; running the
+    plan builds them from these very bytes (:func:`ensure_stub_set`)."""
+
+    target: Target
+    libraries: tuple[StubLibrary, ...]
+    rendered: tuple[Mapping[str, bytes], ...]  # render(lib) for each library, in order
+    lld_version: str
+    directory: Path  # <cache_root>/stubs/<key>/
+
+    def manifest(self) -> dict[str, object]:
+        return {"key": self.directory.name, "target": self.target.name, "lld_version": self.lld_version,
+                "format": STUB_FORMAT_VERSION,
+                "libraries": [{"link_name": lib.link_name, "file_name": lib.file_name, "load_name": lib.load_name,
+                               "functions": len(lib.functions), "data": len(lib.data)} for lib in self.libraries]}
+
+
+def plan_stub_set(target: Target, libs: Sequence[StubLibrary], lld_version: str,
+                  cache_root: str | os.PathLike[str] | None = None) -> StubSet:
+    """Render ``libs`` and decide their cache folder (pure apart from reading the environment for the root)."""
+    rendered = tuple(render(lib, target) for lib in libs)
     root = Path(cache_root) if cache_root is not None else default_cache_root()
-    return root / "stubs" / stub_cache_key(target, libs, lld_version)
+    key = stub_cache_key(target, libs, lld_version, rendered)
+    return StubSet(target, tuple(libs), rendered, lld_version, root / "stubs" / key)
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -295,12 +323,14 @@ def _run_lld(argv: list[str], lib: StubLibrary) -> None:
                         output=done.output, returncode=done.returncode)
 
 
-def _build_into(libs: Sequence[StubLibrary], target: Target, lld_path: str, work: Path) -> list[str]:
-    import shutil  # only when building (a cache miss): keeps `pylinkjl link` start-up lean
+def _build_into(libs: Sequence[StubLibrary], target: Target, lld_path: str, work: Path,
+                rendered: Sequence[Mapping[str, bytes]] | None = None) -> list[str]:
     """Write and build every stub in ``work``; the final file names, inputs removed."""
+    import shutil  # only when building (a cache miss): keeps `pylinkjl link` start-up lean
+
     finals: list[str] = []
-    for lib in libs:
-        inputs = render(lib, target)
+    for i, lib in enumerate(libs):
+        inputs = rendered[i] if rendered is not None else render(lib, target)
         for name, content in inputs.items():
             (work / name).write_bytes(content)
         for argv in build_commands(lib, target, lld_path, work):
@@ -318,8 +348,8 @@ def _build_into(libs: Sequence[StubLibrary], target: Target, lld_path: str, work
 
 
 def build_stub_libraries(libs: Sequence[StubLibrary], target: Target, lld_path: str,
-                         dest_dir: str | os.PathLike[str], *, manifest: Mapping[str, object] | None = None
-                         ) -> list[Path]:
+                         dest_dir: str | os.PathLike[str], *, manifest: Mapping[str, object] | None = None,
+                         rendered: Sequence[Mapping[str, bytes]] | None = None) -> list[Path]:
     """Build ``libs`` into ``dest_dir`` and return the files written there.
 
     Everything is built in a temporary directory beside ``dest_dir`` first. A new ``dest_dir`` appears
@@ -334,7 +364,7 @@ def build_stub_libraries(libs: Sequence[StubLibrary], target: Target, lld_path: 
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
-        finals = _build_into(libs, target, lld_path, work)
+        finals = _build_into(libs, target, lld_path, work, rendered)
         if manifest is not None:
             text = json.dumps(manifest, indent=1, sort_keys=True)
             (work / MANIFEST_NAME).write_text(text, encoding="utf-8")
@@ -355,18 +385,19 @@ def build_stub_libraries(libs: Sequence[StubLibrary], target: Target, lld_path: 
     return [dest / name for name in finals]
 
 
-def cached_stub_dir(target: Target, libs: Sequence[StubLibrary], lld_path: str, lld_version: str,
-                    cache_root: str | os.PathLike[str] | None = None) -> Path:
-    """``<cache_root>/stubs/<key>/`` holding ``libs``, built now if it is not there yet."""
-    dest = stub_dir_for(target, libs, lld_version, cache_root)
+def ensure_stub_set(stubs: StubSet, lld_path: str) -> Path:
+    """``stubs.directory``, built now from the planned bytes if it is not there yet."""
+    dest = stubs.directory
     if (dest / MANIFEST_NAME).is_file():
         log.debug("stub cache hit: %s", dest)
         return dest
     log.debug("stub cache miss: %s", dest)
-    manifest = {
-        "key": dest.name, "target": target.name, "lld_version": lld_version, "format": STUB_FORMAT_VERSION,
-        "libraries": [{"link_name": lib.link_name, "file_name": lib.file_name, "load_name": lib.load_name,
-                       "functions": len(lib.functions), "data": len(lib.data)} for lib in libs],
-    }
-    build_stub_libraries(libs, target, lld_path, dest, manifest=manifest)
+    build_stub_libraries(stubs.libraries, stubs.target, lld_path, dest, manifest=stubs.manifest(),
+                         rendered=stubs.rendered)
     return dest
+
+
+def cached_stub_dir(target: Target, libs: Sequence[StubLibrary], lld_path: str, lld_version: str,
+                    cache_root: str | os.PathLike[str] | None = None) -> Path:
+    """``<cache_root>/stubs/<key>/`` holding ``libs``, built now if it is not there yet."""
+    return ensure_stub_set(plan_stub_set(target, libs, lld_version, cache_root), lld_path)
