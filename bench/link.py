@@ -4,7 +4,7 @@ For each format (ELF, Mach-O, COFF) and size (small, large; see :mod:`bench.inpu
 one run, medians of several interleaved runs:
 
 - ``pylinkjl link`` as a user runs it (a whole process: Python start-up, imports, planning, LLD) vs
-  the plan's argv (``link_plan(...).argv``) run directly: the ratio and the added milliseconds;
+  the plan's argv (``plan_link(link_request(...)).argv``) run directly: the ratio and the added milliseconds;
 - ``link_image`` in a warm Python (planning + running; LLD probed once per process) vs the same argv
   run directly from that Python;
 - peak memory: the largest process of ``pylinkjl link`` vs LLD alone, and the Python process of
@@ -45,7 +45,8 @@ GOALS = {"small": "goal: CLI < 60 ms over LLD", "large": "goal: CLI / LLD < 1.10
 
 
 def _measure(fmt: str, target: str, size: str, runs: int, quick: bool) -> list[dict[str, Any]]:
-    from pylinkjl.link.api import link_image, link_plan
+    from pylinkjl.link.api import link_image, link_request
+    from pylinkjl.link.plan import plan_link
 
     archive = inputs.archive(size, target, quick=quick)
     spec = inputs.spec_for(size, parse_target(target), quick=quick)
@@ -57,7 +58,7 @@ def _measure(fmt: str, target: str, size: str, runs: int, quick: bool) -> list[d
 
     run_checked(cli, env)  # warm: stub libraries, bytecode cache, page cache
     link_image(archive, out_lib, target=target)  # warm this process: imports, LLD probe
-    plan = link_plan(archive, out_direct, target=target, staging_token="direct")
+    plan = plan_link(link_request(archive, out_direct, target=target, staging_token="direct"))
     direct_env = {**os.environ, **plan.env}
 
     def direct() -> float:
@@ -102,7 +103,8 @@ _STEPS = [
     ("+ pylinkjl link's imports",
      "import pylinkjl.cli, pylinkjl.cli.link, pylinkjl.link.plan, pylinkjl.link.run, pylinkjl.link.api"),
     ("+ planning (LLD probe included)",
-     "import sys; from pylinkjl.link.api import link_plan; link_plan(sys.argv[1], sys.argv[2], target='linux-x86_64')"),
+     ("import sys; from pylinkjl.link.api import link_request; from pylinkjl.link.plan import plan_link; "
+     "plan_link(link_request(sys.argv[1], sys.argv[2], target='linux-x86_64'))")),
 ]
 
 

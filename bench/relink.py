@@ -33,10 +33,11 @@ TARGET = "linux-x86_64"
 
 
 def _direct_plans(sources: list[Path], out: Path, threads: int) -> list[Any]:
-    from pylinkjl.link.api import link_plan
+    from pylinkjl.link.api import link_request
+    from pylinkjl.link.plan import plan_link
 
-    return [link_plan(src, out / f"{src.stem}.so", target=TARGET, threads=threads, staging_token="direct")
-            for src in sources]
+    return [plan_link(link_request(src, out / f"{src.stem}.so", target=TARGET, threads=threads,
+                                   staging_token="direct")) for src in sources]
 
 
 def _run_plans(plans: list[Any], jobs: int) -> float:

@@ -113,4 +113,5 @@ def dumps_compact(value: Any, indent: int = 0) -> str:
 
 
 def load_manifest(root: Path = REPO_ROOT) -> dict[str, Any]:
-    return json.loads((root / MANIFEST).read_text())
+    manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text())
+    return manifest

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         VerificationError,
     )
     from pylinkjl.images.verify import verify_image
-    from pylinkjl.link.api import link_image, link_image_cmd, link_plan
+    from pylinkjl.link.api import link_image, link_image_cmd, link_request
     from pylinkjl.link.plan import LinkPlan, LinkRequest, plan_link
     from pylinkjl.link.run import LinkResult, execute
     from pylinkjl.target import ALL_TARGETS, Target, host_target, parse_target
@@ -34,7 +34,7 @@ _EXPORTS = {
     "Target": "target", "parse_target": "target", "host_target": "target", "ALL_TARGETS": "target",
     "PylinkjlError": "errors", "InputError": "errors", "TargetError": "errors", "LldNotFoundError": "errors",
     "LinkError": "errors", "MissingLibraryError": "errors", "VerificationError": "errors",
-    "link_image": "link.api", "link_image_cmd": "link.api", "link_plan": "link.api",
+    "link_image": "link.api", "link_image_cmd": "link.api", "link_request": "link.api",
     "LinkRequest": "link.plan", "LinkPlan": "link.plan", "plan_link": "link.plan",
     "execute": "link.run", "LinkResult": "link.run",
     "verify_image": "images.verify", "relink_many": "batch.run", "read_ji": "caches.ji",
@@ -42,7 +42,7 @@ _EXPORTS = {
 
 __all__ = ["ALL_TARGETS", "InputError", "LinkError", "LinkPlan", "LinkRequest", "LinkResult",
     "LldNotFoundError", "MissingLibraryError", "PylinkjlError", "Target", "TargetError",
-    "VerificationError", "execute", "host_target", "link_image", "link_image_cmd", "link_plan",
+    "VerificationError", "execute", "host_target", "link_image", "link_image_cmd", "link_request",
     "parse_target", "plan_link", "read_ji", "relink_many", "verify_image"]
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.link.api import link_image, link_plan
+from pylinkjl.link.api import link_image, link_request
+from pylinkjl.link.plan import plan_link
 from pylinkjl.target import Target, parse_target
 
 from .fake_julia import make_fake_julia
@@ -219,7 +220,8 @@ def test_verbose_log_tells_the_story(clang_objects: dict[Target, Path], tmp_path
 
 
 def test_library_plan_api(clang_objects: dict[Target, Path], tmp_path: Path) -> None:
-    plan = link_plan(clang_objects[WIN64], tmp_path / "x.dll", target="x86_64-w64-mingw32", julia_version="1.10")
+    plan = plan_link(link_request(clang_objects[WIN64], tmp_path / "x.dll", target="x86_64-w64-mingw32",
+                                 julia_version="1.10"))
     assert plan.line == "1.10.4" and "--disable-auto-import" in plan.argv and plan.entry_stub.inject
     assert not (tmp_path / "x.dll").exists()
 
@@ -244,7 +246,7 @@ def test_bad_timeout_is_a_usage_error_before_anything_runs(value: str, tmp_path:
     from pylinkjl.errors import TargetError
 
     with pytest.raises(TargetError, match="finite number of seconds"):
-        link_plan(archive, tmp_path / "x.so", timeout=float(value) if value != "soon" else -1.0)
+        plan_link(link_request(archive, tmp_path / "x.so", timeout=float(value) if value != "soon" else -1.0))
 
 
 @pytest.mark.parametrize("kind", ["fifo", "chardev", "folder", "input"])

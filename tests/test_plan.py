@@ -113,6 +113,6 @@ def test_macos_version_from_the_julia_tree(tmp_path: Path) -> None:
 def test_public_api_names() -> None:
     import pylinkjl
 
-    for name in ("link_image", "link_image_cmd", "link_plan", "plan_link", "execute", "verify_image",
+    for name in ("link_image", "link_image_cmd", "link_request", "plan_link", "execute", "verify_image",
                  "relink_many", "read_ji", "Target", "parse_target", "PylinkjlError"):
         assert callable(getattr(pylinkjl, name)) or isinstance(getattr(pylinkjl, name), type), name

@@ -272,7 +272,7 @@ class _Planned:
 
 def _plan_item(index: int, item: BatchItem, *, target: Target | None, julia_version: str | None,
                out_dir: Path | None, threads: int, options: dict[str, Any]) -> _Planned:
-    from pylinkjl.link.api import make_request
+    from pylinkjl.link.api import link_request
     from pylinkjl.link.plan import plan_link
 
     item_target: Target | None = None
@@ -287,7 +287,7 @@ def _plan_item(index: int, item: BatchItem, *, target: Target | None, julia_vers
         else:
             item_target = target or host_target()
         output = item.output if item.output is not None else default_output(item, item_target, out_dir)
-        request = make_request(list(item.inputs), output, target=item_target, threads=threads,
+        request = link_request(list(item.inputs), output, target=item_target, threads=threads,
                                julia_version=item.julia_version or julia_version, **options)
         return _Planned(index, item, item_target, output, plan_link(request), None)
     except PylinkjlError as err:

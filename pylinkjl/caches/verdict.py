@@ -39,7 +39,7 @@ class Session:
     pkgimages_existing: bool = False
     cpu: str | None = None  # a CPU name (--cpu); None: this machine
     cpu_target: str = "native"  # the session's -C
-    _hosts: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+    _hosts: dict[tuple[Any, ...], HostCpu | TargetError] = field(default_factory=dict, repr=False)
 
     def host(self, t: CpuTables) -> HostCpu:
         """The (cached) host CPU for these tables; raises TargetError/WrongArchitecture."""

@@ -61,7 +61,7 @@ def reporting(verbosity: int = 0, as_json: bool = False) -> Iterator[None]:
 
 
 
-class Seconds(click.ParamType):
+class Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
     """``--timeout``: a finite number of seconds above 0, checked by the library's own rule (usage error, rc 2)."""
 
     name = "seconds"

@@ -41,7 +41,8 @@ def make_session(cpu: str | None, julia_version: str | None, julia_commit: str |
 
 
 def _yes(ok: object) -> str:
-    return {True: "ok", False: "MISMATCH", None: "not checked"}.get(ok, str(ok))  # type: ignore[call-overload]
+    words: dict[object, str] = {True: "ok", False: "MISMATCH", None: "not checked"}
+    return words.get(ok, str(ok))
 
 
 def _features(names: list[str], limit: int = 12) -> str:

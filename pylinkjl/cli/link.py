@@ -89,11 +89,11 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
         verbose = max(verbose, 2)
     setup_logging(verbose)
     with reporting(verbose, as_json):
-        from pylinkjl.link.api import make_request
+        from pylinkjl.link.api import link_request
         from pylinkjl.link.plan import plan_link
         from pylinkjl.target import parse_target
 
-        request = make_request(
+        request = link_request(
             list(inputs), output, target=parse_target(target_name) if target_name else None,
             verbose=verbose >= 2, julia_version=julia_version, julia_home=julia_home, debug=debug, lld=lld,
             macos_version=macos_version, macos_sdk=macos_sdk, stub_missing=stub_missing, julia_exact=julia_exact,

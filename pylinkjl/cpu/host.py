@@ -318,7 +318,8 @@ def _variant_ok(cond: str, variant: int) -> bool:
 def _archspec_host() -> object | None:
     try:
         import archspec.cpu  # type: ignore[import-untyped]
-        return archspec.cpu.host()
+        host: object = archspec.cpu.host()
+        return host
     except (ImportError, OSError, ValueError, KeyError, AttributeError, RuntimeError) as e:  # exotic systems
         log.debug("archspec could not describe this CPU: %s", e)
         return None

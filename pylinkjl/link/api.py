@@ -1,55 +1,71 @@
 """The library API, named as in Julia's ``Base.Linking``.
 
-    plan = plan_link(LinkRequest(...))       # decide (pure)
+    request = link_request(path, out, ...)  # the friendly arguments, checked, as a LinkRequest
+    plan = plan_link(request)               # decide (pure given HostFacts)
+    result = execute(plan)                  # run
     link_image_cmd(path, out, ...)          # the argv Julia's link_image_cmd would build (list[str])
-    link_image(path, out, ...)              # plan and run; returns a LinkResult
+    link_image(path, out, ...)              # all three steps; returns a LinkResult
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pylinkjl.link.plan import LinkPlan, LinkRequest, julia_verbose_linking, plan_link
+from pylinkjl.link.plan import LinkRequest, julia_verbose_linking, plan_link
 from pylinkjl.link.run import LinkResult, execute
 from pylinkjl.target import Target, parse_target
 
-log = logging.getLogger("pylinkjl.link.api")
+if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
+
+    class LinkOptions(TypedDict, total=False):
+        """The keywords of :func:`link_request`, for the functions that pass them on."""
+
+        target: Target | str | None
+        julia_version: str | None
+        julia_home: PathLike | None
+        debug: bool
+        lld: PathLike | None
+        macos_version: str | None
+        macos_sdk: str | None
+        stub_missing: bool
+        julia_exact: bool
+        timeout: float | None
+        threads: int | None
+        staging_token: str | None
+        verbose: bool | None
 
 PathLike = str | os.PathLike[str]
 
 
-def make_request(path: PathLike | Sequence[PathLike], out: PathLike, *, target: Target | str | None = None,
-                 verbose: bool | None = None, **options: Any) -> LinkRequest:
-    """A LinkRequest from friendly arguments. ``path`` is one input or several; ``target`` a Target or
-    any spelling :func:`parse_target` accepts; ``verbose`` (None: from JULIA_VERBOSE_LINKING) passes
-    ``--verbose`` to LLD; other keywords are LinkRequest fields."""
+def link_request(path: PathLike | Sequence[PathLike], out: PathLike, *, target: Target | str | None = None,
+                 julia_version: str | None = None, julia_home: PathLike | None = None, debug: bool = False,
+                 lld: PathLike | None = None, macos_version: str | None = None, macos_sdk: str | None = None,
+                 stub_missing: bool = False, julia_exact: bool = False, timeout: float | None = None,
+                 threads: int | None = None, staging_token: str | None = None,
+                 verbose: bool | None = None) -> LinkRequest:
+    """A LinkRequest from friendly arguments. ``path`` is one input or several; ``target`` a Target or any
+    spelling :func:`parse_target` accepts (None: this machine); ``verbose`` (None: from
+    JULIA_VERBOSE_LINKING) passes ``--verbose`` to LLD. The rest are the options of ``pylinkjl link``."""
     inputs = (path,) if isinstance(path, (str, os.PathLike)) else tuple(path)
-    if isinstance(target, str):
-        target = parse_target(target)
-    if verbose is None:
-        verbose = julia_verbose_linking()
-    for key in ("julia_home", "lld"):
-        if options.get(key) is not None:
-            options[key] = Path(options[key])
-    return LinkRequest(inputs=tuple(Path(p) for p in inputs), output=Path(out), target=target,
-                       lld_verbose=verbose, **options)
+    return LinkRequest(
+        inputs=tuple(Path(p) for p in inputs), output=Path(out),
+        target=parse_target(target) if isinstance(target, str) else target,
+        julia_version=julia_version, julia_home=None if julia_home is None else Path(julia_home), debug=debug,
+        lld=None if lld is None else Path(lld), macos_version=macos_version, macos_sdk=macos_sdk,
+        stub_missing=stub_missing, lld_verbose=julia_verbose_linking() if verbose is None else verbose,
+        julia_exact=julia_exact, timeout=timeout, staging_token=staging_token, threads=threads)
 
 
-def link_plan(path: PathLike | Sequence[PathLike], out: PathLike, **options: Any) -> LinkPlan:
-    """Plan the link without running it (the planning API)."""
-    return plan_link(make_request(path, out, **options))
-
-
-def link_image_cmd(path: PathLike | Sequence[PathLike], out: PathLike, **options: Any) -> list[str]:
+def link_image_cmd(path: PathLike | Sequence[PathLike], out: PathLike, **options: Unpack[LinkOptions]) -> list[str]:
     """The full LLD argv for linking ``path`` into ``out`` (LLD writes to a staging path beside ``out``)."""
-    return list(link_plan(path, out, **options).argv)
+    return list(plan_link(link_request(path, out, **options)).argv)
 
 
 def link_image(path: PathLike | Sequence[PathLike], out: PathLike, *, force_response_file: bool = False,
-               **options: Any) -> LinkResult:
+               **options: Unpack[LinkOptions]) -> LinkResult:
     """Link ``path`` (Julia's object archive, or several objects/archives) into the package image ``out``."""
-    return execute(link_plan(path, out, **options), force_response_file=force_response_file)
+    return execute(plan_link(link_request(path, out, **options)), force_response_file=force_response_file)

@@ -64,7 +64,8 @@ def _toolchains() -> Path:
 def _load(name: str) -> dict[str, Any]:
     path = _toolchains() / f"{name}.toml"
     with open(path, "rb") as f:
-        return tomllib.load(f)
+        data: dict[str, Any] = tomllib.load(f)
+    return data
 
 
 @cache

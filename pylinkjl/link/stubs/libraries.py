@@ -273,7 +273,8 @@ def stub_cache_key(target: Target, libs: Sequence[StubLibrary], lld_version: str
         feed(lib.link_name, lib.file_name, lib.load_name, lib.kind, "\0".join(lib.aliases))
         for name, content in sorted(inputs.items()):
             feed(name, content)
-    return h.hexdigest()
+    digest: str = h.hexdigest()
+    return digest
 
 
 def stub_dir_for(target: Target, libs: Sequence[StubLibrary], lld_version: str,
