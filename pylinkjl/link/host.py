@@ -13,8 +13,9 @@ from pathlib import Path
 
 from pylinkjl.errors import TargetError
 from pylinkjl.link.cachedir import default_cache_root
-from pylinkjl.link.libraries import LOADED_KINDS, loaded_library
+from pylinkjl.link.libraries import loaded_library
 from pylinkjl.link.lld import LldProbe, find_lld, target_flavor
+from pylinkjl.link.toolchain import LOADED_KINDS
 from pylinkjl.target import Target, host_target
 
 

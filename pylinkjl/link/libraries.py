@@ -10,7 +10,7 @@ and the C runtime stub objects shipped in ``stubs/crt/<target>/``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,58 +19,14 @@ from pylinkjl.link.inputs import InputSummary
 from pylinkjl.link.juliatree import JuliaTree
 from pylinkjl.link.libsearch import find_library
 from pylinkjl.link.stubs.libraries import StubLibrary, StubSet, plan_stub_libraries, plan_stub_set
-from pylinkjl.link.toolchain import Conditional, Profile, Token, lines
+from pylinkjl.link.toolchain import Profile, lines, needs
 from pylinkjl.resources import data_dir
 from pylinkjl.target import Target
 
 _DRIVER = {"linux": "elf", "macos": "darwin", "windows": "mingw"}
-LOADED_KINDS = ("libc", "dynamic_loader")
 # Static files that stub libraries stand in for (the rest are shipped objects/archives in stubs/crt/).
 _STATIC_AS_LIBRARY = {"libSystem.tbd": "System"}
 _DYNAMIC_LOADER = {"x86_64": "ld-linux-x86-64.so.2", "aarch64": "ld-linux-aarch64.so.1"}
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What a profile's command needs for one configuration (debug or not, which optional files exist)."""
-
-    libraries: tuple[str, ...]  # -l names, in order, unique
-    static: tuple[str, ...]  # {static:NAME} names
-    loaded: tuple[str, ...]  # "libc", "dynamic_loader"
-
-
-def needs(prof: Profile, debug: bool, exists: Callable[[str], bool]) -> Needs:
-    libs: list[str] = ["julia-debug", "julia-internal-debug"] if debug else ["julia", "julia-internal"]
-    static: list[str] = []
-    loaded: list[str] = []
-
-    def walk(tokens: tuple[Token, ...]) -> None:
-        for token in tokens:
-            if isinstance(token, Conditional):
-                if condition_holds(token.condition, debug, exists):
-                    walk(token.args)
-                continue
-            if re.fullmatch(r"-l[^{}]+", token):
-                libs.append(token[2:])
-            static.extend(re.findall(r"\{static:([^}]+)\}", token))
-            loaded.extend(k for k in LOADED_KINDS if token == f"{{{k}}}")
-
-    walk(prof.default_args + prof.argv)
-    return Needs(tuple(dict.fromkeys(libs)), tuple(dict.fromkeys(static)), tuple(dict.fromkeys(loaded)))
-
-
-def condition_holds(condition: str, debug: bool, exists: Callable[[str], bool]) -> bool:
-    """Conditions of the toolchain files: ``debug``, ``exists:NAME``, joined with ``and``."""
-    for part in (p.strip() for p in condition.split(" and ")):
-        if part == "debug":
-            ok = debug
-        elif part.startswith("exists:"):
-            ok = exists(part[len("exists:"):])
-        else:
-            raise ValueError(f"unknown condition {part!r} in a toolchain profile")
-        if not ok:
-            return False
-    return True
 
 
 def find_static(tree: JuliaTree, name: str) -> Path:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import stat
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,11 @@ from pylinkjl.link import deviations as dev
 from pylinkjl.link.host import HostFacts, gather_host_facts
 from pylinkjl.link.inputs import InputSummary, examine_inputs
 from pylinkjl.link.juliatree import JuliaTree, open_tree
-from pylinkjl.link.libraries import condition_holds, find_static, resolve_libraries
+from pylinkjl.link.libraries import find_static, resolve_libraries
 from pylinkjl.link.lld import LldProbe, flavor_args
 from pylinkjl.link.stubs.libraries import StubLibrary, StubSet
 from pylinkjl.link.stubs.objects import dll_entry_stub, pseudo_reloc_stub
-from pylinkjl.link.toolchain import Conditional, Profile, Token, profile, resolve_line
+from pylinkjl.link.toolchain import Profile, Template, julia_libraries, profile, resolve_line
 from pylinkjl.target import Target, host_target
 
 log = logging.getLogger("pylinkjl.link.plan")
@@ -216,41 +215,6 @@ def _macos_version(request: LinkRequest, tree: JuliaTree | None, target: Target,
     return MacosVersion(default, request.macos_sdk or default, f"default for {target.darwin_arch}")
 
 
-class _Template:
-    """Fills a profile's argv template in: ``{name}`` placeholders, list placeholders standing alone,
-    ``{static:NAME}`` files, and conditional arguments."""
-
-    def __init__(self, values: dict[str, list[str]], static: dict[str, Path], debug: bool,
-                 exists: Callable[[str], bool]) -> None:
-        self.values = values
-        self.static = static
-        self.debug = debug
-        self._exists = exists
-
-    def expand(self, tokens: Sequence[Token]) -> list[str]:
-        out: list[str] = []
-        for token in tokens:
-            if isinstance(token, Conditional):
-                if condition_holds(token.condition, self.debug, self._exists):
-                    out.extend(self.expand(token.args))
-                continue
-            whole = re.fullmatch(r"\{([a-z_]+)\}", token)
-            if whole and whole.group(1) in self.values:  # a list placeholder standing alone
-                out.extend(self.values[whole.group(1)])
-                continue
-            out.append(re.sub(r"\{([a-z_]+(?::[^}]+)?)\}", self._scalar, token))
-        return out
-
-    def _scalar(self, m: re.Match[str]) -> str:
-        key = m.group(1)
-        if key.startswith("static:"):
-            return str(self.static[key[len("static:"):]])
-        values = self.values[key]
-        if len(values) != 1:
-            raise ValueError(f"placeholder {{{key}}} is a list and must stand alone")
-        return values[0]
-
-
 def _entry_stub(target: Target, prof: Profile, summary: InputSummary, exact: bool) -> StubDecision:
     if target.os != "windows":
         return StubDecision(False, None, None, "not a Windows target")
@@ -322,7 +286,7 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
         "out": [str(staged_output)],
         "inputs": inputs,
         "force_load_inputs": [x for p in inputs for x in ("-force_load", p)],
-        "julia_libs": ["-ljulia-debug", "-ljulia-internal-debug"] if debug else ["-ljulia", "-ljulia-internal"],
+        "julia_libs": [f"-l{name}" for name in julia_libraries(debug)],
         "darwin_arch": [target.darwin_arch],
         "macos_min": [macos.minimum if macos else ""],
         "macos_sdk": [macos.sdk if macos else ""],
@@ -332,7 +296,7 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
         "dynamic_loader": [str(libs.loaded.get("dynamic_loader", ""))],
         **{k: [v] for k, v in libs.dirs.items()},
     }
-    template = _Template(values, libs.static, debug,
+    template = Template(values, libs.static, debug,
                          (lambda name: find_static(tree, name).is_file()) if tree else (lambda name: False))
     args = template.expand(prof.default_args)
     if target.os == "windows" and entry.symbol and "-e" not in prof.default_args and not exact:

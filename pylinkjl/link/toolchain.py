@@ -1,12 +1,15 @@
 """Julia profiles: the link command of each Julia release line, loaded from ``toolchains/*.toml``.
 
-The TOML files are the data; this module only resolves a version to a line and a (line, OS) pair to
-its argv template. Filling the template in is the planner's job.
+The TOML files are the data; this module owns their whole template language: resolving a version to a
+line and a (line, OS) pair to its argv template, the conditions (``debug``, ``exists:NAME``), what a
+template needs (``-l`` names, ``{static:NAME}`` files, ``{libc}``/``{dynamic_loader}``) and filling it in.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -136,3 +139,91 @@ def profile(line: str, os: str) -> Profile:
     source = next(li.source for li in lines() if li.name == line)
     return Profile(line, os, data["flavor"], _tokens(entry["default_args"], where),
                    _tokens(entry["argv"], where), source)
+
+
+# -- the template language ------------------------------------------------------------------------
+
+LOADED_KINDS = ("libc", "dynamic_loader")  # placeholders for what Julia takes from its own process
+
+
+def julia_libraries(debug: bool) -> tuple[str, str]:
+    """The ``-l`` names ``{julia_libs}`` stands for (Julia's ``libjulia`` and ``libjulia-internal``)."""
+    return ("julia-debug", "julia-internal-debug") if debug else ("julia", "julia-internal")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a profile's command needs for one configuration (debug or not, which optional files exist)."""
+
+    libraries: tuple[str, ...]  # -l names, in order, unique
+    static: tuple[str, ...]  # {static:NAME} names
+    loaded: tuple[str, ...]  # "libc", "dynamic_loader"
+
+
+def needs(prof: Profile, debug: bool, exists: Callable[[str], bool]) -> Needs:
+    libs: list[str] = list(julia_libraries(debug))
+    static: list[str] = []
+    loaded: list[str] = []
+
+    def walk(tokens: tuple[Token, ...]) -> None:
+        for token in tokens:
+            if isinstance(token, Conditional):
+                if condition_holds(token.condition, debug, exists):
+                    walk(token.args)
+                continue
+            if re.fullmatch(r"-l[^{}]+", token):
+                libs.append(token[2:])
+            static.extend(re.findall(r"\{static:([^}]+)\}", token))
+            loaded.extend(k for k in LOADED_KINDS if token == f"{{{k}}}")
+
+    walk(prof.default_args + prof.argv)
+    return Needs(tuple(dict.fromkeys(libs)), tuple(dict.fromkeys(static)), tuple(dict.fromkeys(loaded)))
+
+
+def condition_holds(condition: str, debug: bool, exists: Callable[[str], bool]) -> bool:
+    """Conditions of the toolchain files: ``debug``, ``exists:NAME``, joined with ``and``."""
+    for part in (p.strip() for p in condition.split(" and ")):
+        if part == "debug":
+            ok = debug
+        elif part.startswith("exists:"):
+            ok = exists(part[len("exists:"):])
+        else:
+            raise ValueError(f"unknown condition {part!r} in a toolchain profile")
+        if not ok:
+            return False
+    return True
+
+
+class Template:
+    """Fills a profile's argv template in: ``{name}`` placeholders, list placeholders standing alone,
+    ``{static:NAME}`` files, and conditional arguments."""
+
+    def __init__(self, values: dict[str, list[str]], static: dict[str, Path], debug: bool,
+                 exists: Callable[[str], bool]) -> None:
+        self.values = values
+        self.static = static
+        self.debug = debug
+        self._exists = exists
+
+    def expand(self, tokens: Sequence[Token]) -> list[str]:
+        out: list[str] = []
+        for token in tokens:
+            if isinstance(token, Conditional):
+                if condition_holds(token.condition, self.debug, self._exists):
+                    out.extend(self.expand(token.args))
+                continue
+            whole = re.fullmatch(r"\{([a-z_]+)\}", token)
+            if whole and whole.group(1) in self.values:  # a list placeholder standing alone
+                out.extend(self.values[whole.group(1)])
+                continue
+            out.append(re.sub(r"\{([a-z_]+(?::[^}]+)?)\}", self._scalar, token))
+        return out
+
+    def _scalar(self, m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key.startswith("static:"):
+            return str(self.static[key[len("static:"):]])
+        values = self.values[key]
+        if len(values) != 1:
+            raise ValueError(f"placeholder {{{key}}} is a list and must stand alone")
+        return values[0]
