@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from pylinkjl.errors import InputError, PylinkjlError, TargetError
-from pylinkjl.link import deviations as dev
+from pylinkjl.link.deviations import Draft, Stage, apply_deviations
 from pylinkjl.link.host import HostFacts, gather_host_facts
 from pylinkjl.link.inputs import InputSummary, examine_inputs
 from pylinkjl.link.juliatree import JuliaTree, open_tree
 from pylinkjl.link.libraries import find_static, resolve_libraries
 from pylinkjl.link.lld import LldProbe, flavor_args
 from pylinkjl.link.stubs.libraries import StubLibrary, StubSet
-from pylinkjl.link.stubs.objects import dll_entry_stub, pseudo_reloc_stub
+from pylinkjl.link.stubs.objects import dll_entry_stub
 from pylinkjl.link.toolchain import Profile, Template, julia_libraries, profile, resolve_line
 from pylinkjl.target import Target, host_target
 
@@ -192,7 +192,9 @@ def _choose_line(request: LinkRequest, tree: JuliaTree | None, target: Target) -
 
 
 def _macos_version(request: LinkRequest, tree: JuliaTree | None, target: Target,
-                   environ: Mapping[str, str]) -> MacosVersion:
+                   environ: Mapping[str, str]) -> MacosVersion | None:
+    if target.os != "macos":
+        return None
     if request.macos_version:
         return MacosVersion(request.macos_version, request.macos_sdk or request.macos_version, "--macos-version")
     env_min = environ.get("MACOSX_DEPLOYMENT_TARGET")
@@ -257,30 +259,27 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
     output = check_output(Path(request.output).absolute(), request.inputs)
     staging_dir = output.parent / f".pylinkjl-{request.staging_token or uuid.uuid4().hex[:12]}"
     staged_output = staging_dir / output.name
-    applied: list[str] = []
     notes: list[str] = []
 
     entry = _entry_stub(target, prof, summary, exact)
     inputs = [str(Path(p).absolute()) for p in request.inputs]
     if entry.inject and entry.object is not None:
         inputs.append(str(entry.object))
-    if (target.os == "windows" and not exact and "--disable-runtime-pseudo-reloc" not in prof.default_args
-            and not summary.defines(target.mangle("_pei386_runtime_relocator"))):
-        inputs.append(str(pseudo_reloc_stub(target)))
-        applied.append(dev.PSEUDO_RELOC_STUB.id)
-    macos = _macos_version(request, tree, target, host.environ) if target.os == "macos" else None
-    emulation = target.julia_mingw_emulation
-    if target.os == "windows" and not exact and target.mingw_emulation != emulation:
-        emulation = target.mingw_emulation
-        applied.append(dev.ARM64PE.id)
-
+    macos = _macos_version(request, tree, target, host.environ)
     libs = resolve_libraries(prof, target, tree, summary, debug=debug, lld_version=lld.version_string or "",
                              stub_missing=request.stub_missing,
                              loaded_here=host.loaded if target == host.target else {},
                              cache_root=host.cache_root, julia_version=tree.version if tree else None)
     if tree is not None and libs.stubbed:
         notes.append(f"--stub-missing: generated stand-ins for {', '.join(libs.stubbed)}")
-    values: dict[str, list[str]] = {
+    draft = Draft(target=target, profile=prof, summary=summary, entry_symbol=entry.symbol, output=output,
+                  inputs=inputs, values={}, args=[], body=[])
+    # pylinkjl's deviations from Julia's command (deviations.py), stage by stage; none with --julia-exact
+    def deviate(stage: Stage) -> list[str]:
+        return [] if exact else apply_deviations(stage, draft)
+
+    applied = deviate("inputs")
+    draft.values = {
         "verbose": ["--verbose" if request.lld_verbose else ""],
         "empty": [""],
         "out": [str(staged_output)],
@@ -290,30 +289,23 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
         "darwin_arch": [target.darwin_arch],
         "macos_min": [macos.minimum if macos else ""],
         "macos_sdk": [macos.sdk if macos else ""],
-        "mingw_emulation": [emulation],
+        "mingw_emulation": [target.julia_mingw_emulation],
         "crt_entry": ["DllMainCRTStartup" if target.arch == "x86_64" else "_DllMainCRTStartup"],
         "libc": [str(libs.loaded.get("libc", ""))],
         "dynamic_loader": [str(libs.loaded.get("dynamic_loader", ""))],
         **{k: [v] for k, v in libs.dirs.items()},
     }
-    template = Template(values, libs.static, debug,
-                         (lambda name: find_static(tree, name).is_file()) if tree else (lambda name: False))
-    args = template.expand(prof.default_args)
-    if target.os == "windows" and entry.symbol and "-e" not in prof.default_args and not exact:
-        args.append(f"--entry={entry.symbol}")
-        applied.append(dev.EXPLICIT_DLL_ENTRY.id)
-    body = template.expand(prof.argv)
-    body += [f"-L{d}" for d in libs.extra_dirs]  # after Julia's folders: real libraries win where they exist
-    if target.os == "macos" and not exact:
-        at = body.index("-o") + 2
-        body[at:at] = ["-install_name", f"@rpath/{output.name}"]
-        applied.append(dev.INSTALL_NAME.id)
+    applied += deviate("values")
+    template = Template(draft.values, libs.static, debug,
+                        (lambda name: find_static(tree, name).is_file()) if tree else (lambda name: False))
+    draft.args = template.expand(prof.default_args)
+    draft.body = template.expand(prof.argv)
+    draft.body += [f"-L{d}" for d in libs.extra_dirs]  # after Julia's folders: real libraries win where they exist
+    applied += deviate("command")
     if request.threads is not None:  # pylinkjl's own addition for batch work, not part of Julia's command
-        body.append(f"--threads={request.threads}")
-    argv = [str(lld.candidate.path), *flavor_args(lld.candidate, prof.flavor), *args, *body]
-    if not exact and "" in argv:
-        argv = [a for a in argv if a != ""]
-        applied.append(dev.DROP_EMPTY_ARGS.id)
+        draft.body.append(f"--threads={request.threads}")
+    applied += deviate("final")
+    argv = [str(lld.candidate.path), *flavor_args(lld.candidate, prof.flavor), *draft.args, *draft.body]
 
     return LinkPlan(
         request=request, target=target, line=line, profile=prof, julia=tree, lld=lld, argv=tuple(argv),
