@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from pylinkjl.cli.common import emit_json, reporting, setup_logging
-
-if TYPE_CHECKING:
-    from pylinkjl.images.verify import CheckResult
 
 log = logging.getLogger("pylinkjl.cli")
 
@@ -52,7 +47,10 @@ def verify_command(image: Path, obj: Path | None, target_name: str | None, julia
             report.add(check_load(image, runtime=runtime))
         if reproducible:
             assert obj is not None
-            report.add(_reproducible_check(obj, image.name, target_name, julia_version))
+            from pylinkjl.images.repro import check_reproducible_link
+
+            report.add(check_reproducible_link(obj, name=image.name, target=target_name,
+                                               julia_version=julia_version))
         if as_json:
             emit_json(report.to_dict())
             if not report.ok:  # the report is the whole answer: no second JSON document for the error
@@ -62,19 +60,3 @@ def verify_command(image: Path, obj: Path | None, target_name: str | None, julia
         if not report.ok:
             raise VerificationError(f"{image}: {len(report.failed)} check(s) failed: "
                                     f"{', '.join(c.name for c in report.failed)}")
-
-
-def _reproducible_check(obj: Path, name: str, target: str | None, julia_version: str | None) -> CheckResult:
-    from pylinkjl.images.repro import check_reproducible
-    from pylinkjl.images.verify import CheckResult
-    from pylinkjl.link.api import link_image
-
-    with tempfile.TemporaryDirectory(prefix="pylinkjl-repro-") as work:
-        def link(out: Path) -> None:
-            link_image(obj, out, target=target, julia_version=julia_version)
-
-        res = check_reproducible(link, work, name=name)
-        nums = res.to_dict()
-    if res.identical:
-        return CheckResult("reproducible", "passed", f"two links of {obj.name} are {res.describe()}", nums)
-    return CheckResult("reproducible", "failed", f"two links of {obj.name} differ: {res.describe()}", nums)

@@ -158,7 +158,7 @@ def load_check(image: str | os.PathLike[str], *, runtime: str | os.PathLike[str]
 
 def check_load(image: str | os.PathLike[str], *, runtime: str | os.PathLike[str] | None = None) -> Any:
     """The ``load`` verification check."""
-    from pylinkjl.images.verify import CheckResult
+    from pylinkjl.images.report import CheckResult
 
     try:
         res = load_check(image, runtime=runtime)

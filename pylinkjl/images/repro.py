@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pylinkjl.errors import InputError
+from pylinkjl.images.report import CheckResult
 
 log = logging.getLogger("pylinkjl.images.repro")
 
@@ -178,3 +179,22 @@ def check_reproducible(link: Callable[[Path], None], workdir: str | os.PathLike[
     if not out.is_file():
         raise InputError(out, "the second link produced no output")
     return compare_outputs(first, out)
+
+
+def check_reproducible_link(obj: str | Path, *, name: str, target: str | None = None,
+                            julia_version: str | None = None) -> CheckResult:
+    """The ``reproducible`` verify check: link ``obj`` twice (as ``name``) in a scratch folder and compare."""
+    import tempfile
+
+    from pylinkjl.link.api import link_image
+
+    obj = Path(obj)
+    with tempfile.TemporaryDirectory(prefix="pylinkjl-repro-") as work:
+        def link(out: Path) -> None:
+            link_image(obj, out, target=target, julia_version=julia_version)
+
+        res = check_reproducible(link, work, name=name)
+        nums = res.to_dict()
+    if res.identical:
+        return CheckResult("reproducible", "passed", f"two links of {obj.name} are {res.describe()}", nums)
+    return CheckResult("reproducible", "failed", f"two links of {obj.name} differ: {res.describe()}", nums)
