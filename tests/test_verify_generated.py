@@ -82,7 +82,7 @@ def test_decode_matches_plan(build: Callable[[str, str], Built], target_name: st
     b = build(target_name, layout)
     info = read_image(b.image)
     plan = b.plan
-    assert info.line == layout
+    assert info.layout == layout
     assert info.format == parse_target(target_name).format
     assert [t.name for t in info.targets] == [t.record.name for t in plan.targets]
     assert info.target_list == plan.target_ids
@@ -134,7 +134,7 @@ def test_function_pointers_really_point_at_the_functions(build: Callable[[str, s
 def _shard_table(view, info, shard: int, index: int) -> int:  # type: ignore[no-untyped-def]
     """Address of pointer ``index`` of shard ``shard``'s row in jl_shard_tables."""
     ptrs = view.read_pointers(info.table_symbols["jl_image_pointers"], 2)
-    per = 9 if info.line == "1.10" else 8
+    per = 9 if info.layout == "1.10" else 8
     return ptrs[1] + (per * shard + index) * view.pointer_size
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from pylinkjl.binfmt.lief import open_binary
 from pylinkjl.errors import InputError, TargetError
-from pylinkjl.images.decode import line_of_version, read_image
+from pylinkjl.images.decode import read_image
+from pylinkjl.images.layout import layout_of_version
 from pylinkjl.images.verify import verify_image
 
 from .corrupt import copy_to, patch
@@ -51,12 +52,12 @@ def test_real_images_verify_clean(image: Path) -> None:
 def test_real_image_facts() -> None:
     """What the fixtures' README says about them, read back through the decoder."""
     info = read_image(LINUX19 / "Adapt/rUIgN_LJMjr.so")
-    assert info.line == "1.9" and info.format == "elf" and info.arch == "x86_64"
+    assert info.layout == "1.9" and info.format == "elf" and info.arch == "x86_64"
     assert [t.name for t in info.targets] == ["broadwell"] and info.targets[0].nwords == 11
     assert (info.nfuncs, info.ngvars) == (2, 5)
     assert info.clones_per_target == [2]
     info = read_image(MAC111 / "Base64/D7K0n_GDH18.dylib")
-    assert info.line == "1.11" and "get_jl_RTLD_DEFAULT_handle_addr" in info.line_reason
+    assert info.layout == "1.11" and "get_jl_RTLD_DEFAULT_handle_addr" in info.layout_reason
     assert (info.nshards, info.nfuncs, info.ngvars, info.header_version) == (1, 7, 41, 1)
     assert info.targets[0].name == "icelake-client"
     assert read_image(MAC19 / "Adapt/rUIgN_ucCNj.dylib").targets[0].name == "skylake"
@@ -82,8 +83,8 @@ def test_real_1_10_10_image_has_9_pointer_shards_and_the_getter(strip: bool, tmp
         with open_binary(img) as view:
             assert view.symbol_address("jl_fvar_base_0") is None
     info = read_image(img, julia_version="1.10.10")
-    assert (info.line, info.rtld_marker, info.problems) == ("1.10", "get_jl_RTLD_DEFAULT_handle_addr", {})
-    assert "9-pointer" in info.line_reason
+    assert (info.layout, info.rtld_marker, info.problems) == ("1.10", "get_jl_RTLD_DEFAULT_handle_addr", {})
+    assert "9-pointer" in info.layout_reason
     assert verify_image(img).ok
     assert _failed(img if strip else GLOB110) == set()
     report = verify_image(img, julia_version="1.10.3")
@@ -91,13 +92,13 @@ def test_real_1_10_10_image_has_9_pointer_shards_and_the_getter(strip: bool, tmp
 
 
 def test_line_of_version() -> None:
-    assert [line_of_version(v) for v in ("1.9.0", "1.10.4", "1.11.7", "1.12.1", "1.13.0-rc1", "release-1.13",
+    assert [layout_of_version(v) for v in ("1.9.0", "1.10.4", "1.11.7", "1.12.1", "1.13.0-rc1", "release-1.13",
                                           "master", "1.14.0-DEV")] == [
         "1.9", "1.10", "1.11", "1.11", "1.13", "1.13", "1.13", "1.13"]
     with pytest.raises(TargetError):
-        line_of_version("1.8.5")
+        layout_of_version("1.8.5")
     with pytest.raises(TargetError):
-        line_of_version("banana")
+        layout_of_version("banana")
 
 
 # -- corrupted copies ----------------------------------------------------------------------------------

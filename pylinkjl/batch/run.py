@@ -350,7 +350,7 @@ class _Worker:
         try:
             with self.verify_lock:
                 report = self.verify(link.output, object=p.item.inputs[0], target=p.plan.target,
-                                     julia_version=p.plan.line)
+                                     julia_version=p.plan.julia_version)
         except PylinkjlError as err:
             return _result(p, "failed", started, link=link, error=err)
         if not report.ok:

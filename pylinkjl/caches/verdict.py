@@ -299,7 +299,7 @@ def inspect_image(path: str | Path, session: Session | None = None) -> dict[str,
     # The cache header inside the image names the exact Julia version (the layout line alone does not
     # tell 1.11 from 1.12, whose x86 feature words differ).
     info = read_image(p, julia_version=header.julia_version if header else None)
-    version = header.julia_version if header else _line_version(info.line, info.targets)
+    version = header.julia_version if header else _line_version(info.layout, info.targets)
     t = tables_for(version, info.arch)
     clones = list(getattr(info, "clones_per_target", []) or [])
     targets = []
@@ -309,7 +309,7 @@ def inspect_image(path: str | Path, session: Session | None = None) -> dict[str,
             d["clones"] = clones[i]
         targets.append(d)
     report: dict[str, Any] = {
-        "kind": "image", "path": str(p), "size": p.stat().st_size, "line": info.line,
+        "kind": "image", "path": str(p), "size": p.stat().st_size, "line": info.layout,
         "julia_version": header.julia_version if header else None, "format": info.format,
         "arch": info.arch, "nshards": getattr(info, "nshards", None), "nfuncs": getattr(info, "nfuncs", None),
         "targets": targets, "crc32c": f"{crc32c_file(p):#010x}",

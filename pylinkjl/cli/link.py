@@ -117,7 +117,7 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
         if verify_after:
             from pylinkjl.images.verify import verify_image
 
-            report = verify_image(result.output, object=inputs[0], target=plan.target, julia_version=plan.line)
+            report = verify_image(result.output, object=inputs[0], target=plan.target, julia_version=plan.julia_version)
             payload["verify"] = report.to_dict()
         if as_json:
             emit_json(payload)

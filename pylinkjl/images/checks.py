@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pylinkjl.images.decode import LOADER_SYMBOLS, TAG, ImageInfo
+from pylinkjl.images.decode import ImageInfo
+from pylinkjl.images.layout import LOADER_SYMBOLS, TAG
 from pylinkjl.images.report import MAX_EXAMPLES, CheckResult, failed, join_problems, not_applicable, passed
 from pylinkjl.target import ALL_TARGETS, Target
 
@@ -38,12 +39,12 @@ def check_format(view: BinaryView, target: Target | None) -> tuple[CheckResult, 
     return passed("image-format", f"{view.format} shared library for {t.name}", **nums), t
 
 
-def check_line(info: ImageInfo) -> CheckResult:
+def check_layout(info: ImageInfo) -> CheckResult:
     probs = info.problems.get("julia-line", [])
-    nums = {"line": info.line, "detected_by": info.line_reason}
+    nums = {"line": info.layout, "detected_by": info.layout_reason}
     if probs:
         return failed("julia-line", join_problems(probs), **nums)
-    return passed("julia-line", f"{info.line_name} layout ({info.line_reason})", **nums)
+    return passed("julia-line", f"{info.layout_name} layout ({info.layout_reason})", **nums)
 
 
 def check_exports(view: BinaryView, info: ImageInfo) -> CheckResult:
@@ -52,10 +53,10 @@ def check_exports(view: BinaryView, info: ImageInfo) -> CheckResult:
     missing: list[str] = []
     hidden: list[str] = []
     present: list[str] = []
-    for name, required in LOADER_SYMBOLS[info.line]:
-        if info.line == "1.9" and name == "jl_sysimg_fvars_base":
+    for name, required in LOADER_SYMBOLS[info.layout]:
+        if info.layout == "1.9" and name == "jl_sysimg_fvars_base":
             required = info.nfuncs > 0
-        if info.line == "1.9" and name == "jl_sysimg_gvars_base":
+        if info.layout == "1.9" and name == "jl_sysimg_gvars_base":
             required = info.ngvars > 0
         if view.export_address(name) is not None:
             present.append(name)
@@ -79,7 +80,7 @@ def check_header(info: ImageInfo) -> CheckResult:
             "shard_funcs": [s.nfuncs for s in info.shards], "shard_gvars": [s.ngvars for s in info.shards]}
     if probs:
         return failed("image-header", join_problems(probs), **nums)
-    if info.line == "1.9":
+    if info.layout == "1.9":
         return passed("image-header", f"{info.nfuncs} functions, {info.ngvars} global variables (1.9 has no "
                                        "header)", **nums)
     return passed("image-header", f"version 1, {info.nshards} shard(s), {info.nfuncs} functions, "
@@ -262,7 +263,7 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 def check_image_data(view: BinaryView, info: ImageInfo) -> CheckResult:
     probs = list(info.problems.get("system-image-data", []))
     nums = {"address": info.image_data, "size": info.image_size}
-    if info.image_data is None and info.image_size is None and info.line == "1.13":
+    if info.image_data is None and info.image_size is None and info.layout == "1.13":
         return not_applicable("system-image-data", "no jl_system_image_data: the heap lives in the .ji (split image)", **nums)
     if info.image_data is None or info.image_size is None:
         missing = "jl_system_image_data" if info.image_data is None else "jl_system_image_size"
@@ -288,10 +289,10 @@ def check_image_data(view: BinaryView, info: ImageInfo) -> CheckResult:
 _CLONE_RE = {"1.9": re.compile(r"^(.+)\.clone_(\d+)$"), "other": re.compile(r"^(.+)\.(\d+)$")}
 
 
-def count_input_clones(functions: Iterable[str], line: str) -> dict[int, int]:
+def count_input_clones(functions: Iterable[str], layout: str) -> dict[int, int]:
     """Target index -> number of clone functions named as Julia names them (``f.N`` / ``f.clone_N``)."""
     names = set(functions)
-    pattern = _CLONE_RE["1.9" if line == "1.9" else "other"]
+    pattern = _CLONE_RE["1.9" if layout == "1.9" else "other"]
     out: dict[int, int] = {}
     for n in names:
         m = pattern.match(n)
@@ -302,7 +303,7 @@ def count_input_clones(functions: Iterable[str], line: str) -> dict[int, int]:
 
 
 def check_object_exports(view: BinaryView, info: ImageInfo, defined: set[str]) -> CheckResult:
-    needed = [n for n, _ in LOADER_SYMBOLS[info.line] if n in defined]
+    needed = [n for n, _ in LOADER_SYMBOLS[info.layout] if n in defined]
     lost = [n for n in needed if view.export_address(n) is None]
     nums = {"input_defines": needed, "not_exported": lost}
     if lost:

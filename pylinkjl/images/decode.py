@@ -1,4 +1,4 @@
-"""Decode the multi-versioning tables of a linked package image, per Julia line.
+"""Decode the multi-versioning tables of a linked package image, per image layout.
 
 Julia's loader finds everything through a few exported symbols (julia-linking.md §3.2-§3.4, §4.3):
 
@@ -8,7 +8,7 @@ Julia's loader finds everything through a few exported symbols (julia-linking.md
 * 1.13 line (release-1.13, master): 6 entries (adds the CPU target string), plus ``jl_image_unpack``
   and ``jl_system_image_checksum``.
 
-:func:`read_image` detects the line from the symbols (and says why), follows the pointers through the
+`read_image` detects the layout (:mod:`pylinkjl.images.layout`) from the symbols (and says why), follows the pointers through the
 image's relocations (:mod:`pylinkjl.binfmt.lief`) and returns an :class:`ImageInfo`. Decoding never
 gives up on the first inconsistency: problems are collected per verification check in
 ``ImageInfo.problems`` so that a corrupt table fails exactly the check that names it.
@@ -17,73 +17,32 @@ gives up on the first inconsistency: problems are collected per verification che
 from __future__ import annotations
 
 import logging
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pylinkjl.binfmt.targetlist import TargetRecord, decode_target_list
-from pylinkjl.errors import InputError, TargetError
+from pylinkjl.errors import InputError
+from pylinkjl.images.layout import (
+    LAYOUT_NAMES,
+    LOADER_SYMBOLS,
+    TAG,
+    VAL,
+    Layout,
+    detect_layout,
+    expected_rtld_marker,
+    layout_of_version,
+    lookup,
+    rtld_marker,
+)
 
 if TYPE_CHECKING:
     from pylinkjl.binfmt.lief import BinaryView
 
 log = logging.getLogger("pylinkjl.images.decode")
 
-Line = Literal["1.9", "1.10", "1.11", "1.13"]
-LINES: tuple[Line, ...] = ("1.9", "1.10", "1.11", "1.13")
-LINE_NAMES: dict[str, str] = {
-    "1.9": "Julia 1.9",
-    "1.10": "Julia 1.10",
-    "1.11": "Julia 1.11-1.12",
-    "1.13": "Julia 1.13 line (release-1.13, master)",
-}
-
-TAG = 0x80000000
-VAL = 0x7FFFFFFF
-_MAX_TARGETS = 1024
 _MAX_FUNCS = 1 << 26  # a count above this is corruption, not a package
-
-# Symbols the loader looks up with jl_dlsym, per line: (name, required?)
-LOADER_SYMBOLS: dict[str, tuple[tuple[str, bool], ...]] = {
-    "1.9": (("jl_system_image_data", True), ("jl_system_image_size", True),
-            ("jl_sysimg_fvars_base", False), ("jl_sysimg_fvars_offsets", True),
-            ("jl_sysimg_gvars_base", False), ("jl_sysimg_gvars_offsets", True),
-            ("jl_dispatch_target_ids", True), ("jl_dispatch_reloc_slots", True),
-            ("jl_dispatch_fvars_idxs", True), ("jl_dispatch_fvars_offsets", True),
-            ("jl_pgcstack_func_slot", False), ("jl_pgcstack_key_slot", False), ("jl_tls_offset_image", False)),
-    "1.10": (("jl_system_image_data", True), ("jl_system_image_size", True), ("jl_image_pointers", True)),
-    "1.11": (("jl_system_image_data", True), ("jl_system_image_size", True), ("jl_image_pointers", True),
-             ("get_jl_RTLD_DEFAULT_handle_addr", True)),
-    "1.13": (("jl_image_pointers", True), ("get_jl_RTLD_DEFAULT_handle_addr", True),
-             ("jl_image_unpack", True), ("jl_system_image_checksum", True),
-             ("jl_system_image_data", False), ("jl_system_image_size", False)),
-}
-
-
-def line_of_version(text: str) -> Line:
-    """Map a Julia version (``1.10.4``, ``1.13.0-rc1``, ``1.14-DEV``) or a link-profile line name
-    (``release-1.13``, ``master``) to its image layout line."""
-    name = text.strip().lower()
-    if name in ("master", "nightly"):
-        return "1.13"
-    if name.startswith("release-"):
-        text = name[len("release-"):]
-    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:[.\-+].*)?", text.strip())
-    if m is None or m.group(1) != "1":
-        raise TargetError(f"cannot read Julia version {text!r}; expected e.g. 1.9, 1.10.4 or 1.13.0-rc1")
-    minor = int(m.group(2))
-    if minor < 9:
-        raise TargetError(f"Julia {text} predates package images (1.9)")
-    if minor == 9:
-        return "1.9"
-    if minor == 10:
-        return "1.10"
-    if minor <= 12:
-        return "1.11"
-    return "1.13"
-
 
 @dataclass
 class CloneRecord:
@@ -119,8 +78,8 @@ class ShardInfo:
 @dataclass
 class ImageInfo:
     path: Path
-    line: Line
-    line_reason: str
+    layout: Layout
+    layout_reason: str
     format: str
     arch: str
     kind: str
@@ -144,8 +103,8 @@ class ImageInfo:
     problems: dict[str, list[str]] = field(default_factory=dict)  # check name -> what is wrong
 
     @property
-    def line_name(self) -> str:
-        return LINE_NAMES[self.line]
+    def layout_name(self) -> str:
+        return LAYOUT_NAMES[self.layout]
 
     @property
     def ntargets(self) -> int:
@@ -156,7 +115,7 @@ class ImageInfo:
 
     def summary(self) -> dict[str, object]:
         return {
-            "path": str(self.path), "line": self.line, "line_name": self.line_name, "line_reason": self.line_reason,
+            "path": str(self.path), "line": self.layout, "line_name": self.layout_name, "line_reason": self.layout_reason,  # keys kept: public JSON
             "format": self.format, "arch": self.arch, "kind": self.kind,
             "targets": [t.name for t in self.targets], "nshards": self.nshards, "nfuncs": self.nfuncs,
             "ngvars": self.ngvars, "clones_per_target": self.clones_per_target,
@@ -172,79 +131,6 @@ class _Corrupt(Exception):
         super().__init__(text)
         self.check = check
         self.text = text
-
-
-# =================================================================================================
-# detection
-# =================================================================================================
-
-def _lookup(view: BinaryView, name: str) -> int | None:
-    """Address of ``name``: exported if possible, else from the static symbol table (so that a missing
-    export fails the export check, not every table check)."""
-    addr = view.export_address(name)
-    return addr if addr is not None else view.symbol_address(name)
-
-
-def detect_line(view: BinaryView) -> tuple[Line, str]:
-    """The image layout line and a sentence saying which symbols decided it. For the 9-pointer (1.10)
-    and 8-pointer (1.11-1.12) shard tables this is only a first guess: :func:`decode_image` settles it
-    from the tables themselves, since 1.10.4+ images define the 1.11 RTLD getter."""
-    if _lookup(view, "jl_image_pointers") is not None:
-        for name in ("jl_image_unpack", "jl_system_image_checksum"):
-            if _lookup(view, name) is not None:
-                return "1.13", f"defines jl_image_pointers and {name}"
-        if _lookup(view, "jl_RTLD_DEFAULT_handle_pointer") is not None:
-            return "1.10", "defines jl_image_pointers and jl_RTLD_DEFAULT_handle_pointer"
-        for name in ("jl_fvar_base_0", "jl_fvar_offsets_0"):
-            if view.symbol_address(name) is not None:
-                return "1.10", f"defines jl_image_pointers and {name} (9-pointer shards)"
-        if _lookup(view, "get_jl_RTLD_DEFAULT_handle_addr") is not None:
-            return "1.11", "defines jl_image_pointers and get_jl_RTLD_DEFAULT_handle_addr"
-        return _guess_shard_layout(view)
-    for name in ("jl_sysimg_fvars_offsets", "jl_dispatch_target_ids", "jl_dispatch_fvars_idxs"):
-        if _lookup(view, name) is not None:
-            return "1.9", f"defines {name} (no jl_image_pointers)"
-    raise InputError(view.path, "is not a Julia package image: it defines neither jl_image_pointers "
-                                "(Julia 1.10+) nor jl_sysimg_fvars_offsets (Julia 1.9)",
-                     hint="was it linked without --whole-archive / -all_load (an empty image), or is it "
-                          "another library?")
-
-
-def rtld_marker(view: BinaryView) -> str | None:
-    """Which RTLD symbol the image defines: the data pointer (1.9 - 1.10.3) or the getter (1.10.4+)."""
-    for name in ("jl_RTLD_DEFAULT_handle_pointer", "get_jl_RTLD_DEFAULT_handle_addr"):
-        if _lookup(view, name) is not None:
-            return name
-    return None
-
-
-def expected_rtld_marker(julia_version: str) -> str:
-    """The RTLD symbol a Julia version's images define (PR #54572 swapped it in 1.10.4)."""
-    from pylinkjl.versions import DLLIMPORT_AND_RTLD_GETTER_SINCE, JuliaVersion
-
-    try:
-        v = JuliaVersion.parse(julia_version)
-    except TargetError:  # a line name such as release-1.13 or master: all after 1.10.4
-        return "get_jl_RTLD_DEFAULT_handle_addr"
-    old = v.patch_given and v < DLLIMPORT_AND_RTLD_GETTER_SINCE  # "1.10" alone means the newest 1.10
-    return "jl_RTLD_DEFAULT_handle_pointer" if old else "get_jl_RTLD_DEFAULT_handle_addr"
-
-
-def _guess_shard_layout(view: BinaryView) -> tuple[Line, str]:
-    """Without the marker symbols, tell 9-pointer (1.10) from 8-pointer (1.11+) shards: a 1.11
-    shard starts with a pointer to a size_t count, a 1.10 shard with a code address."""
-    try:
-        ptrs_addr = _lookup(view, "jl_image_pointers")
-        assert ptrs_addr is not None
-        p = view.read_pointers(ptrs_addr, 2)
-        if p[1]:
-            first = view.read_pointer(p[1])
-            sec = view.section_at(first) if first else None
-            if sec is not None and sec.executable:
-                return "1.10", "jl_image_pointers' first shard starts with a code address (9-pointer shards)"
-    except InputError:
-        pass
-    return "1.11", "jl_image_pointers' first shard starts with a count pointer (8-pointer shards)"
 
 
 # =================================================================================================
@@ -360,7 +246,7 @@ def _clone_slices(shard: ShardInfo) -> list[tuple[int, int]]:
 # =================================================================================================
 
 def _decode_19(view: BinaryView, info: ImageInfo) -> None:
-    sym = {n: _lookup(view, n) for n, _ in LOADER_SYMBOLS["1.9"]}
+    sym = {n: lookup(view, n) for n, _ in LOADER_SYMBOLS["1.9"]}
     info.table_symbols = {n: a for n, a in sym.items() if a is not None}
     info.nshards = 1
     shard = ShardInfo(0, 0, 0)
@@ -462,7 +348,7 @@ def _decode_targets(view: BinaryView, info: ImageInfo, addr: int) -> None:
     except InputError as err:
         info.problem("target-list", f"cannot read the target list at {addr:#x}: {err.problem}")
         return
-    layouts = ("classic", "cpufeatures") if info.line == "1.13" else ("classic",)
+    layouts = ("classic", "cpufeatures") if info.layout == "1.13" else ("classic",)
     first_err = None
     for layout in layouts:
         try:
@@ -477,8 +363,8 @@ def _decode_targets(view: BinaryView, info: ImageInfo, addr: int) -> None:
 
 
 def _decode_sharded(view: BinaryView, info: ImageInfo) -> None:
-    line = info.line
-    ip = _lookup(view, "jl_image_pointers")
+    line = info.layout
+    ip = lookup(view, "jl_image_pointers")
     assert ip is not None
     info.table_symbols["jl_image_pointers"] = ip
     nptrs = 6 if line == "1.13" else 5
@@ -613,8 +499,8 @@ def _finish(view: BinaryView, info: ImageInfo) -> None:
     ntargets = len(info.targets)
     if ntargets and info.shards and all(len(s.records) == ntargets for s in info.shards):
         info.clones_per_target = [sum(s.records[t].count for s in info.shards) for t in range(ntargets)]
-    data = _lookup(view, "jl_system_image_data")
-    size = _lookup(view, "jl_system_image_size")
+    data = lookup(view, "jl_system_image_data")
+    size = lookup(view, "jl_system_image_size")
     info.image_data = data
     if size is not None:
         try:
@@ -626,7 +512,7 @@ def _finish(view: BinaryView, info: ImageInfo) -> None:
 _SHARD_CHECKS = ("image-header", "function-pointers", "target-count")
 
 
-def _decode_as(view: BinaryView, line: Line, reason: str) -> ImageInfo:
+def _decode_as(view: BinaryView, line: Layout, reason: str) -> ImageInfo:
     info = ImageInfo(view.path, line, reason, view.format, view.arch, view.kind, view.pointer_size)
     info.rtld_marker = rtld_marker(view)
     if line == "1.9":
@@ -638,23 +524,23 @@ def _decode_as(view: BinaryView, line: Line, reason: str) -> ImageInfo:
 
 def decode_image(view: BinaryView, *, julia_version: str | None = None) -> ImageInfo:
     """Decode an opened image (see :func:`read_image`)."""
-    line, reason = detect_line(view)
+    line, reason = detect_layout(view)
     info = _decode_as(view, line, reason)
     if line in ("1.10", "1.11") and any(c in info.problems for c in _SHARD_CHECKS):
         # The symbols only suggest the shard layout (1.10.4+ has 9-pointer shards and the 1.11 getter):
         # the tables decide. Take the other layout only when it decodes cleanly.
-        other: Line = "1.11" if line == "1.10" else "1.10"
+        other: Layout = "1.11" if line == "1.10" else "1.10"
         width = "8-pointer" if other == "1.11" else "9-pointer"
-        alt = _decode_as(view, other, f"{width} shard tables (they decode as {width}, not as {LINE_NAMES[line]}; "
+        alt = _decode_as(view, other, f"{width} shard tables (they decode as {width}, not as {LAYOUT_NAMES[line]}; "
                                       f"RTLD marker {info.rtld_marker or 'none'})")
         if not any(c in alt.problems for c in _SHARD_CHECKS):
             info = alt
     if julia_version is not None:
-        want = line_of_version(julia_version)
-        if want != info.line:
-            info.problem("julia-line", f"the image has the {info.line_name} layout ({info.line_reason}), "
-                                       f"but Julia {julia_version} expects the {LINE_NAMES[want]} layout")
-        elif info.line == "1.10" and info.rtld_marker is not None:
+        want = layout_of_version(julia_version)
+        if want != info.layout:
+            info.problem("julia-line", f"the image has the {info.layout_name} layout ({info.layout_reason}), "
+                                       f"but Julia {julia_version} expects the {LAYOUT_NAMES[want]} layout")
+        elif info.layout == "1.10" and info.rtld_marker is not None:
             expected = expected_rtld_marker(julia_version)
             if info.rtld_marker != expected:
                 info.problem("julia-line", f"the image defines {info.rtld_marker}, but Julia {julia_version} "

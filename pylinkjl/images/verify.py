@@ -58,7 +58,7 @@ def input_functions_and_globals(obj: Path) -> tuple[set[str], set[str]]:
 
 def _object_checks(view: BinaryView, info: ImageInfo, obj: Path) -> list[CheckResult]:
     funcs, defined = input_functions_and_globals(obj)
-    clones = checks.count_input_clones(funcs, info.line)
+    clones = checks.count_input_clones(funcs, info.layout)
     return [checks.check_object_exports(view, info, defined), checks.check_object_clones(info, clones)]
 
 
@@ -79,7 +79,7 @@ def verify_view(view: BinaryView, *, object: str | Path | None = None, target: T
         report.checks.extend(_platform_checks(view))
         return report
     report.image = info.summary()
-    for check in (checks.check_line(info), checks.check_exports(view, info), checks.check_header(info), checks.check_target_list(info),
+    for check in (checks.check_layout(info), checks.check_exports(view, info), checks.check_header(info), checks.check_target_list(info),
                   checks.check_target_count(info), checks.check_clones(info), checks.check_function_pointers(view, info),
                   checks.check_data_pointers(view, info), checks.check_image_data(view, info)):
         report.add(check)

@@ -137,6 +137,12 @@ class LinkPlan:
         return self.request.timeout
 
     @property
+    def julia_version(self) -> str:
+        """The Julia version the image is linked for (asked for, else the tree's), or the line's name: what
+        ``verify_image(julia_version=...)`` expects the image to match."""
+        return self.request.julia_version or (self.julia.version if self.julia else None) or self.line
+
+    @property
     def stub_libraries(self) -> tuple[StubLibrary, ...]:
         return self.stubs.libraries if self.stubs is not None else ()
 
