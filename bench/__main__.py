@@ -30,7 +30,7 @@ def _lld_version() -> str:
 
 
 def machine() -> dict[str, Any]:
-    from pylinkjl.batch.run import cpu_count
+    from pylinkjl.batch import cpu_count
 
     return {
         "cpus": cpu_count(), "machine": platform.machine(), "system": f"{platform.system()} {platform.release()}",

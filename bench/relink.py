@@ -55,7 +55,7 @@ def _run_plans(plans: list[Any], jobs: int) -> float:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    from pylinkjl.batch.run import cpu_count, lld_threads
+    from pylinkjl.batch import cpu_count, lld_threads
 
     cpus = cpu_count()
     runs = 3 if quick else 5

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from pylinkjl.batch.run import relink_many
+    from pylinkjl.batch import relink_many
     from pylinkjl.caches.ji import read_ji
     from pylinkjl.errors import (
         InputError,
@@ -37,7 +37,7 @@ _EXPORTS = {
     "link_image": "link.api", "link_image_cmd": "link.api", "link_request": "link.api",
     "LinkRequest": "link.plan", "LinkPlan": "link.plan", "plan_link": "link.plan",
     "execute": "link.run", "LinkResult": "link.run",
-    "verify_image": "images.verify", "relink_many": "batch.run", "read_ji": "caches.ji",
+    "verify_image": "images.verify", "relink_many": "batch", "read_ji": "caches.ji",
 }
 
 __all__ = ["ALL_TARGETS", "InputError", "LinkError", "LinkPlan", "LinkRequest", "LinkResult",

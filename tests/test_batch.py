@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.batch import run as batch
-from pylinkjl.batch.run import BatchInterrupted, BatchItem, ItemResult, relink_many
+from pylinkjl import batch
+from pylinkjl.batch import BatchInterrupted, BatchItem, ItemResult, relink_many
 from pylinkjl.errors import InputError, LinkError, TargetError, VerificationError
 from pylinkjl.process import kill_running, run_process
 from pylinkjl.target import Target, parse_target

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pylinkjl.batch.run import MAX_MANIFEST_BYTES, BatchItem, read_manifest
+from pylinkjl.batch import MAX_MANIFEST_BYTES, BatchItem, read_manifest
 from pylinkjl.errors import InputError
 
 

@@ -13,21 +13,12 @@ it cancels what has not started, kills the running LLDs (:func:`pylinkjl.process
 every worker has returned, and raises :class:`BatchInterrupted`. A killed link leaves nothing behind
 (the runner discards its staging folder), so there are no partial outputs.
 
-Manifests (for build tools) are read by :func:`read_manifest`:
-
-- JSON (the file starts with ``[``): a list of objects ``{"input": PATH or [PATH, ...], "output": PATH,
-  "target": T, "julia_version": V}``; only ``input`` is required.
-- TSV: one item a line, ``input<TAB>output[<TAB>target[<TAB>julia_version]]``; empty fields and
-  missing columns mean "the default"; blank lines and lines starting with ``#`` are skipped.
-
-Relative paths in a manifest are relative to the manifest's folder. An item without an output goes
-to ``out_dir`` (default: beside its first input) as the input's stem plus the target's extension.
+Manifests are read by :mod:`pylinkjl.batch.manifest`. An item without an output goes to ``out_dir`` (default:
+beside its first input) as the input's stem plus the target's extension.
 """
-
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import logging
 import os
 import threading
@@ -37,196 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pylinkjl.errors import InputError, Interrupted, PylinkjlError, TargetError, VerificationError
+from pylinkjl.batch.items import BatchInterrupted, BatchItem, ItemResult, PathLike
+from pylinkjl.errors import InputError, PylinkjlError, TargetError, VerificationError
 from pylinkjl.target import Target, host_target, parse_target
 
 if TYPE_CHECKING:
     from pylinkjl.link.plan import LinkPlan
-    from pylinkjl.link.run import LinkResult
 
 log = logging.getLogger("pylinkjl.batch.run")
 
-PathLike = str | os.PathLike[str]
-MAX_MANIFEST_BYTES = 64 << 20  # a manifest of a million items is far below this
 _POLL_SECONDS = 0.1  # how long the main thread waits at a time (Ctrl-C latency)
-
-
-# -- items and results -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class BatchItem:
-    """One link: its inputs and, optionally, its own output, target and Julia version."""
-
-    inputs: tuple[Path, ...]
-    output: Path | None = None  # None: out_dir / (stem of the first input + the target's extension)
-    target: Target | str | None = None  # None: the batch's target
-    julia_version: str | None = None  # None: the batch's Julia version
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    item: BatchItem
-    status: str  # "ok", "failed" or "cancelled"
-    output: Path | None
-    target: Target | None
-    seconds: float = 0.0  # wall time of this item's link (and verification)
-    link: LinkResult | None = None  # when LLD succeeded
-    error: PylinkjlError | None = None
-    verify: Any = None  # pylinkjl.images.verify's Report with --verify
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "inputs": [str(p) for p in self.item.inputs], "output": str(self.output) if self.output else None,
-            "target": self.target.name if self.target else None, "status": self.status, "ok": self.ok,
-            "seconds": round(self.seconds, 4),
-        }
-        if self.link is not None:
-            data.update(size=self.link.size, lld_seconds=round(self.link.seconds, 4))
-        if self.error is not None:
-            data["error"] = self.error.to_dict()
-        if self.verify is not None:
-            data["verify"] = self.verify.to_dict()
-        return data
-
-
-class BatchInterrupted(Interrupted):
-    """Ctrl-C during :func:`relink_many`; ``results`` holds what finished and what was cancelled."""
-
-    def __init__(self, results: list[ItemResult]) -> None:
-        done = sum(r.ok for r in results)
-        super().__init__(f"interrupted: {done} of {len(results)} links had finished; the running linkers were "
-                         "stopped and left no output")
-        self.results = results
-
-
-def exit_code(results: Sequence[ItemResult]) -> int:
-    """0 if every item succeeded; the failures' exit code if they share one; else 1."""
-    codes = {r.error.exit_code if r.error else 1 for r in results if not r.ok}
-    if not codes:
-        return 0
-    return codes.pop() if len(codes) == 1 else 1
-
-
-# -- manifests ---------------------------------------------------------------------------------------
-
-def read_manifest(path: PathLike) -> list[BatchItem]:
-    """Items from a JSON or TSV manifest (see the module docstring). Raises InputError naming the file
-    and the offset of the problem."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MANIFEST_BYTES + 1)
-    except OSError as err:
-        raise InputError(path, f"cannot read the manifest: {err.strerror or err}") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise InputError(path, f"manifest larger than {MAX_MANIFEST_BYTES >> 20} MiB", offset=MAX_MANIFEST_BYTES)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(path, "manifest is not UTF-8 text", offset=err.start) from None
-    base = path.parent
-    if text.lstrip()[:1] in ("[", "{"):
-        return _parse_json_manifest(text, path, base)
-    return _parse_tsv_manifest(text, path, base)
-
-
-def _byte_offset(text: str, char_index: int) -> int:
-    return len(text[:char_index].encode("utf-8"))
-
-
-def _manifest_path(value: str, base: Path) -> Path:
-    p = Path(value)
-    return p if p.is_absolute() else base / p
-
-
-def _parse_json_manifest(text: str, path: Path, base: Path) -> list[BatchItem]:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(path, f"manifest is not valid JSON: {err.msg}", offset=_byte_offset(text, err.pos)) from None
-    except RecursionError:
-        raise InputError(path, "manifest JSON is nested too deeply", offset=0) from None
-    if not isinstance(doc, list):
-        raise InputError(path, "a JSON manifest is a list of {\"input\": ..., \"output\": ...} objects", offset=0)
-    items: list[BatchItem] = []
-    for i, entry in enumerate(doc):
-        try:
-            items.append(_json_item(entry, base))
-        except _BadEntry as err:
-            raise InputError(path, f"manifest entry {i}: {err}", offset=_entry_offset(text, i)) from None
-    return items
-
-
-class _BadEntry(Exception):
-    pass
-
-
-def _json_item(entry: object, base: Path) -> BatchItem:
-    """One JSON manifest entry; _BadEntry says what is wrong with it."""
-    if not isinstance(entry, dict):
-        raise _BadEntry("is not an object")
-    unknown = set(entry) - {"input", "output", "target", "julia_version"}
-    if unknown:
-        raise _BadEntry(f"unknown key(s) {', '.join(sorted(map(repr, unknown)))}")
-    raw_inputs = entry.get("input")
-    if isinstance(raw_inputs, str):
-        raw_inputs = [raw_inputs]
-    if not isinstance(raw_inputs, list) or not raw_inputs or not all(isinstance(x, str) and x for x in raw_inputs):
-        raise _BadEntry('"input" must be a path or a non-empty list of paths')
-    for key in ("output", "target", "julia_version"):
-        if entry.get(key) is not None and (not isinstance(entry[key], str) or not entry[key]):
-            raise _BadEntry(f'"{key}" must be a non-empty string')
-    if any("\0" in x for x in [*raw_inputs, entry.get("output") or ""]):
-        raise _BadEntry("NUL character in a path")
-    output = entry.get("output")
-    return BatchItem(inputs=tuple(_manifest_path(x, base) for x in raw_inputs),
-                     output=_manifest_path(output, base) if output else None,
-                     target=entry.get("target"), julia_version=entry.get("julia_version"))
-
-
-def _entry_offset(text: str, index: int) -> int | None:
-    """Best-effort byte offset of the index-th element of a top-level JSON list (for messages)."""
-    decoder = json.JSONDecoder()
-    pos = text.index("[") + 1
-    try:
-        for i in range(index + 1):
-            while text[pos] in " \t\r\n,":
-                pos += 1
-            if i == index:
-                return _byte_offset(text, pos)
-            _, pos = decoder.raw_decode(text, pos)
-    except (ValueError, IndexError, RecursionError):
-        pass
-    return None
-
-
-def _parse_tsv_manifest(text: str, path: Path, base: Path) -> list[BatchItem]:
-    items: list[BatchItem] = []
-    offset = 0
-    for number, line in enumerate(text.splitlines(keepends=True), 1):
-        start = offset
-        offset += len(line.encode("utf-8"))
-        line = line.rstrip("\r\n")
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        fields = line.split("\t")
-        if len(fields) > 4:
-            raise InputError(path, f"line {number}: {len(fields)} tab-separated fields; expected "
-                             "input, output, target, julia_version (at most 4)", offset=start)
-        fields += [""] * (4 - len(fields))
-        raw_input, output, target, version = (f.strip() for f in fields)
-        if not raw_input:
-            raise InputError(path, f"line {number}: no input path", offset=start)
-        if "\0" in line:
-            raise InputError(path, f"line {number}: NUL character in a path", offset=start)
-        items.append(BatchItem(inputs=(_manifest_path(raw_input, base),),
-                               output=_manifest_path(output, base) if output else None,
-                               target=target or None, julia_version=version or None))
-    return items
 
 
 # -- planning ----------------------------------------------------------------------------------------
@@ -244,6 +55,25 @@ def cpu_count() -> int:
 def lld_threads(jobs: int, cpus: int) -> int:
     """LLD's ``--threads`` for each of ``jobs`` parallel links, so the total stays near ``cpus``."""
     return max(1, cpus // max(1, jobs))
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    cpus: int
+    jobs: int  # links at once: never more than there are items
+    threads: int  # LLD's --threads for each link
+
+
+def parallelism(jobs: int | None, items: int) -> Parallelism:
+    """How a batch of ``items`` links runs: ``jobs`` at a time (default: the CPU count), LLD threads capped.
+    Raises TargetError for a ``jobs`` below 1."""
+    cpus = cpu_count()
+    if jobs is None:
+        jobs = cpus
+    if jobs < 1:
+        raise TargetError(f"--jobs must be at least 1, not {jobs}")
+    jobs = min(jobs, max(1, items))
+    return Parallelism(cpus, jobs, lld_threads(jobs, cpus))
 
 
 def _as_item(entry: BatchItem | PathLike | Sequence[PathLike]) -> BatchItem:
@@ -384,21 +214,16 @@ def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, j
     ``on_planned(n)`` is called once with the number of items; ``on_result`` once per item as it
     finishes (or fails to plan), always from the calling thread. Raises TargetError for a bad
     ``jobs`` or ``target``, BatchInterrupted on Ctrl-C."""
-    cpus = cpu_count()
-    if jobs is None:
-        jobs = cpus
-    if jobs < 1:
-        raise TargetError(f"--jobs must be at least 1, not {jobs}")
     if isinstance(target, str):
         target = parse_target(target)
     if "threads" in options:
         raise TargetError("relink_many sets LLD's --threads itself (from jobs and the CPU count)")
     verifier = _verifier() if verify else None
     batch = [_as_item(e) for e in items]
-    jobs = min(jobs, max(1, len(batch)))
-    threads = lld_threads(jobs, cpus)
+    par = parallelism(jobs, len(batch))
+    threads = par.threads
     folder = Path(out_dir) if out_dir is not None else None
-    log.info("%d item(s), %d job(s), LLD --threads=%d (%d CPUs)", len(batch), jobs, threads, cpus)
+    log.info("%d item(s), %d job(s), LLD --threads=%d (%d CPUs)", len(batch), par.jobs, threads, par.cpus)
 
     if on_planned is not None:
         on_planned(len(batch))
@@ -425,7 +250,7 @@ def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, j
     worker = _Worker(verifier, force_response_file)
     futures: dict[cf.Future[ItemResult], _Planned] = {}
     try:
-        with cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pylinkjl-relink") as pool:
+        with cf.ThreadPoolExecutor(max_workers=par.jobs, thread_name_prefix="pylinkjl-relink") as pool:
             try:
                 pending: set[cf.Future[ItemResult]] = set()
                 for index, item in enumerate(batch):

@@ -82,14 +82,12 @@ def relink_command(inputs: tuple[Path, ...], manifest: Path | None, out_dir: Pat
     if not inputs and manifest is None:
         raise click.UsageError("give INPUTS or --manifest FILE")
     with reporting(verbose, as_json):
-        from pylinkjl.batch import run as batch
+        from pylinkjl import batch
 
         items = [batch.BatchItem(inputs=(p,)) for p in inputs]
         if manifest is not None:
             items += batch.read_manifest(manifest)
-        cpus = batch.cpu_count()
-        effective_jobs = min(jobs or cpus, max(1, len(items)))
-        threads = batch.lld_threads(effective_jobs, cpus)
+        par = batch.parallelism(jobs, len(items))
         bar: Any = None
         show_bar = not as_json and sys.stderr.isatty()
 
@@ -120,8 +118,8 @@ def relink_command(inputs: tuple[Path, ...], manifest: Path | None, out_dir: Pat
         seconds = time.perf_counter() - started
         code = 130 if interrupted is not None else batch.exit_code(results)
         if as_json:
-            emit_json({"ok": code == 0, "exit_code": code, "interrupted": interrupted is not None, "cpus": cpus,
-                       "jobs": effective_jobs, "lld_threads": threads, "seconds": round(seconds, 3),
+            emit_json({"ok": code == 0, "exit_code": code, "interrupted": interrupted is not None, "cpus": par.cpus,
+                       "jobs": par.jobs, "lld_threads": par.threads, "seconds": round(seconds, 3),
                        "results": [r.to_dict() for r in results]})
         else:
             if bar is not None or interrupted is not None:  # the per-item lines have not all been printed
@@ -129,7 +127,7 @@ def relink_command(inputs: tuple[Path, ...], manifest: Path | None, out_dir: Pat
                     if bar is not None or result.status == "cancelled":
                         for line in _describe(result, verbose):
                             click.echo(line)
-            click.echo(_summary(results, seconds, effective_jobs, threads))
+            click.echo(_summary(results, seconds, par.jobs, par.threads))
             if interrupted is not None:
                 click.echo(f"error: {interrupted.message}", err=True)
     sys.exit(code)
