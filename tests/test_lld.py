@@ -8,26 +8,26 @@ from pathlib import Path
 
 import pytest
 
-import pylinkjl.link.lld as lldmod
+import pylinkjl.link.lld.search as lldsearch
 from pylinkjl.errors import LldNotFoundError, TargetError
 from pylinkjl.link.juliatree import open_tree
 from pylinkjl.link.lld import (
     LldCandidate,
     candidates,
     describe,
+    driver_of,
     find_lld,
     flavor_args,
     julia_lld_env,
-    kind_of,
     probe,
     version_notes,
 )
 from pylinkjl.target import Target
 
-from .toolnames import LD64_LLD, LD_LLD, LLD
+from .toolnames import LD64_LLD, LD_LLD, LLD, LLVM_FOLDER
 
-REAL_LLD = Path("/usr/lib/llvm-19/bin/lld")
-needs_real_lld = pytest.mark.skipif(not REAL_LLD.is_file(), reason="needs Debian lld-19")
+REAL_LLD = Path("/usr/lib", LLVM_FOLDER, "bin", "lld")
+needs_real_lld = pytest.mark.skipif(not REAL_LLD.is_file(), reason=f"needs Debian {LLD}")
 
 
 def write(path: Path, data: str = "") -> Path:
@@ -55,7 +55,7 @@ def no_llvm_folders(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make searches host-independent: this machine has /usr/lib/llvm-19/bin/lld."""
     def nothing() -> Iterator[Path]:
         return iter(())
-    monkeypatch.setattr(lldmod, "_llvm_folder_candidates", nothing)
+    monkeypatch.setattr(lldsearch, "_llvm_folder_candidates", nothing)
 
 
 # -- names, flavors ----------------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def no_llvm_folders(monkeypatch: pytest.MonkeyPatch) -> None:
     ("LD64.LLD.EXE", "ld64.lld"), ("lld-link", "lld-link"), ("lld-link.exe", "lld-link"), ("wasm-ld", "wasm-ld"),
 ])
 def test_kind_follows_lld_dispatch_by_name(name: str, kind: str) -> None:
-    assert kind_of(Path("/x") / name) == kind
+    assert driver_of(Path("/x") / name) == kind
 
 
 def test_flavor_args() -> None:
@@ -129,7 +129,7 @@ def test_candidate_order(tmp_path: Path, no_llvm_folders: None) -> None:
         write(tmp_path / rel, rel)  # distinct contents: nothing is a duplicate
     home = make_tree(tmp_path / "julia", lld_at=("libexec/julia/lld", "bin/lld"))
     environ = {"PATH": f"{p1}{os.pathsep}{p2}", "PYLINKJL_LLD": str(tmp_path / "env/envlld")}
-    got = [(c.source, c.path, c.kind) for c in candidates(explicit=tmp_path / "explicit/mylld", julia_home=home,
+    got = [(c.source, c.path, c.driver) for c in candidates(explicit=tmp_path / "explicit/mylld", julia_home=home,
                                                           environ=environ)]
     assert got == [
         ("explicit", tmp_path / "explicit/mylld", "generic"),
@@ -163,14 +163,14 @@ def test_dedup_by_binary_and_driver(tmp_path: Path, no_llvm_folders: None) -> No
     (tmp_path / "bin/lld-19").symlink_to(real)
     (tmp_path / "bin/lld").symlink_to(real)
     (tmp_path / "bin/ld.lld-19").symlink_to(real)  # same file, other driver: kept
-    got = [(c.source, c.path.name, c.kind) for c in candidates(explicit=real, environ={"PATH": str(tmp_path / "bin")})]
+    got = [(c.source, c.path.name, c.driver) for c in candidates(explicit=real, environ={"PATH": str(tmp_path / "bin")})]
     assert got == [("explicit", "lld", "generic"), ("PATH", LD_LLD, "ld.lld")]
 
 
 def test_explicit_bare_name_is_looked_up_on_path(tmp_path: Path, no_llvm_folders: None) -> None:
     target = write(tmp_path / "bin/ld.lld-42")
     got = next(candidates(explicit="ld.lld-42", environ={"PATH": str(tmp_path / "bin")}))
-    assert (got.path, got.kind) == (target, "ld.lld")
+    assert (got.path, got.driver) == (target, "ld.lld")
 
 
 # -- probing -----------------------------------------------------------------------------------------------
@@ -249,8 +249,8 @@ def test_real_lld_19(tmp_path: Path) -> None:
     for name, kind in [("lld", "generic"), ("ld.lld", "ld.lld"), ("ld64.lld", "ld64.lld"), ("lld-link", "lld-link")]:
         link = tmp_path / name
         link.symlink_to(REAL_LLD)
-        found = probe(LldCandidate(link, "PATH", {}, kind_of(link)))
-        assert found.candidate.kind == kind
+        found = probe(LldCandidate(link, "PATH", {}, driver_of(link)))
+        assert found.candidate.driver == kind
         assert found.usable and found.version is not None and found.version[0] == 19, found
 
 
@@ -289,7 +289,7 @@ def test_flavor_decides_between_named_drivers(tmp_path: Path, no_llvm_folders: N
     fake_lld(tmp_path / "bin/ld.lld", 'echo "LLD 19.1.7"')
     ld64 = fake_lld(tmp_path / "bin/ld64.lld", 'echo "LLD 19.1.7"')
     environ = {"PATH": str(tmp_path / "bin")}
-    assert find_lld(flavor="gnu", environ=environ).candidate.kind == "ld.lld"
+    assert find_lld(flavor="gnu", environ=environ).candidate.driver == "ld.lld"
     found = find_lld(flavor="darwin", environ=environ)
     assert found.candidate.path == ld64 and flavor_args(found.candidate, "darwin") == []
     with pytest.raises(LldNotFoundError, match="--lld .* cannot be used: ld.lld cannot link -flavor darwin"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import pylinkjl.link.lld as lldmod
+import pylinkjl.link.lld.search as lldsearch
 from pylinkjl.cli import COMMANDS
 from pylinkjl.cli.doctor import doctor
 
@@ -34,7 +34,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """PATH = one empty folder of ours, no LLVM folders, no PYLINKJL_LLD."""
     def nothing() -> Iterator[Path]:
         return iter(())
-    monkeypatch.setattr(lldmod, "_llvm_folder_candidates", nothing)
+    monkeypatch.setattr(lldsearch, "_llvm_folder_candidates", nothing)
     monkeypatch.delenv("PYLINKJL_LLD", raising=False)
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))

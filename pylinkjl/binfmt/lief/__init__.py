@@ -21,7 +21,17 @@ from pylinkjl.binfmt.lief.base import BinaryView
 from pylinkjl.binfmt.lief.objects import object_functions
 from pylinkjl.binfmt.lief.opening import open_binary
 from pylinkjl.binfmt.lief.pe import lief_dir
-from pylinkjl.binfmt.lief.records import BuildVersion, CodeSignature, Format, Kind, PseudoRelocs, Section
+from pylinkjl.binfmt.lief.records import BuildVersion, CodeSignature, FileKind, Format, PseudoRelocs, Section
 
-__all__ = ["BinaryView", "BuildVersion", "CodeSignature", "Format", "Kind", "PseudoRelocs", "Section",
-           "lief_dir", "object_functions", "open_binary"]
+__all__ = [
+           "BinaryView",
+           "BuildVersion",
+           "CodeSignature",
+           "FileKind",
+           "Format",
+           "PseudoRelocs",
+           "Section",
+           "lief_dir",
+           "object_functions",
+           "open_binary",
+]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pylinkjl.binfmt.lief.records import BuildVersion, CodeSignature, Format, Kind, PseudoRelocs, Section
+from pylinkjl.binfmt.lief.records import BuildVersion, CodeSignature, FileKind, Format, PseudoRelocs, Section
 from pylinkjl.errors import InputError
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class BinaryView:
 
     format: Format
     arch: str
-    kind: Kind
+    kind: FileKind
     pointer_size: int
     sections: tuple[Section, ...]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Format = Literal["elf", "macho", "coff"]
-Kind = Literal["shared", "executable", "object", "other"]
+FileKind = Literal["shared", "executable", "object", "other"]
 
 
 @dataclass(frozen=True)

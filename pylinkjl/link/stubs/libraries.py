@@ -40,7 +40,7 @@ from pylinkjl.target import Target
 
 log = logging.getLogger("pylinkjl.link.stubs.libraries")
 
-Kind = Literal["shared", "static"]
+Linkage = Literal["shared", "static"]  # how a stub library is linked
 
 # Bump when the rendered files or the build commands change meaning: it is part of every cache key.
 STUB_FORMAT_VERSION = "1"
@@ -91,7 +91,7 @@ class StubLibrary:
     load_name: str  # ELF soname / Mach-O install name / DLL name; "" for a static archive
     functions: tuple[str, ...] = ()
     data: tuple[str, ...] = ()
-    kind: Kind = "shared"
+    kind: Linkage = "shared"
     current_version: str = ""  # Mach-O only
     compatibility_version: str = ""  # Mach-O only
     aliases: tuple[str, ...] = ()  # more names for the same file (ELF: the soname, for the loader)
@@ -217,10 +217,10 @@ def render(lib: StubLibrary, target: Target) -> dict[str, bytes]:
 
 def lld_argv(lld_path: str, flavor: str) -> list[str]:
     """``[lld_path, "-flavor", flavor]``, or just ``[lld_path]`` when the program name already selects that
-    driver (the one name table is :func:`pylinkjl.link.lld.kind_of`)."""
-    from pylinkjl.link.lld import canonical_flavor, kind_of, serves
+    driver (the one name table is :func:`pylinkjl.link.lld.driver_of`)."""
+    from pylinkjl.link.lld import canonical_flavor, driver_of, serves
 
-    kind = kind_of(lld_path)
+    kind = driver_of(lld_path)
     if kind != "generic" and serves(kind, flavor):
         return [lld_path]
     return [lld_path, "-flavor", canonical_flavor(flavor)]
