@@ -207,3 +207,9 @@ def _prime_hosts(caches: list[tuple[Path, str]], session: Session) -> None:
                 session.host(t)
             except PylinkjlError:
                 pass
+
+
+def default_depot() -> Path:
+    """The depot Julia writes caches into: the first entry of JULIA_DEPOT_PATH, else ~/.julia."""
+    first = os.environ.get("JULIA_DEPOT_PATH", "").split(os.pathsep)[0]
+    return Path(first).expanduser() if first else Path("~/.julia").expanduser()

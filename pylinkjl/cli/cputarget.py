@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import platform
-
 import click
 
 from pylinkjl.cli.common import emit_json, reporting, setup_logging
 from pylinkjl.cpu import tables as T
-from pylinkjl.cpu.cpuparse import explain_cpu_target
+from pylinkjl.cpu.cpuparse import explain_cpu_target, guess_arch
 from pylinkjl.cpu.host import named_cpu
 from pylinkjl.cpu.official import known_arches, official_strings
 from pylinkjl.errors import TargetError
 
 DEFAULT_JULIA = "1.12"
-
-
-def guess_arch(text: str, version: str) -> str:
-    """The architecture whose CPU table knows the string's names (else this machine's)."""
-    names = {tok.split(",")[0] for tok in text.split(";")} - {"", "generic", "native", "help", "sysimage"}
-    for arch in ("x86_64", "aarch64"):
-        t = T.load(version, arch)
-        if names and all(t.normalize(n) in t.cpus or n.startswith("x86-64") for n in names if n):
-            return arch
-    machine = platform.machine().lower()
-    return "aarch64" if machine in ("arm64", "aarch64") else "x86_64"
 
 
 def _buys(string: str, arch: str, julia: str) -> list[str]:

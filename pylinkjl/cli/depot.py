@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pylinkjl.caches.depot import DepotReport, scan_depot
+from pylinkjl.caches.depot import DepotReport, default_depot, scan_depot
 from pylinkjl.cli.common import emit_json, reporting, setup_logging
 from pylinkjl.cli.inspect import make_session, session_options
-
-
-def default_depot() -> Path:
-    first = os.environ.get("JULIA_DEPOT_PATH", "").split(os.pathsep)[0]
-    return Path(first).expanduser() if first else Path("~/.julia").expanduser()
 
 
 def _verdict(loads: bool | None, why: str | None) -> str:

@@ -7,12 +7,13 @@ error messages; ``target_data`` follows ``arg_target_data``; ``clone_conditions`
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass, field
 from typing import Any
 
 from pylinkjl.binfmt.targetlist import JL_TARGET_UNKNOWN_NAME, TargetRecord
 from pylinkjl.cpu import features as F
-from pylinkjl.cpu.tables import CpuTables, official_llvm
+from pylinkjl.cpu.tables import CpuTables, load, official_llvm
 from pylinkjl.errors import TargetError
 
 
@@ -273,3 +274,14 @@ def explain_cpu_target(text: str, t: CpuTables, *, host_name: str | None = None,
         notes.append("the first target is intersected with the build machine's features at build time; "
                      "give --cpu to model that machine")
     return {"string": text, "tables": t.label, "llvm": llvm, "targets": out_targets, "notes": notes}
+
+
+def guess_arch(text: str, version: str) -> str:
+    """The architecture whose CPU table knows the string's names (else this machine's)."""
+    names = {tok.split(",")[0] for tok in text.split(";")} - {"", "generic", "native", "help", "sysimage"}
+    for arch in ("x86_64", "aarch64"):
+        t = load(version, arch)
+        if names and all(t.normalize(n) in t.cpus or n.startswith("x86-64") for n in names if n):
+            return arch
+    machine = platform.machine().lower()
+    return "aarch64" if machine in ("arm64", "aarch64") else "x86_64"
