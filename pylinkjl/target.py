@@ -16,6 +16,13 @@ from pylinkjl.errors import TargetError
 OS = Literal["linux", "macos", "windows"]
 Arch = Literal["x86_64", "aarch64", "i686"]
 Format = Literal["elf", "macho", "coff"]
+LibrarySearch = Literal["elf", "darwin", "mingw"]  # whose rules turn -lNAME into a file
+
+FORMAT_OF_OS: dict[OS, Format] = {"linux": "elf", "macos": "macho", "windows": "coff"}
+OS_OF_FORMAT: dict[Format, OS] = {fmt: os_ for os_, fmt in FORMAT_OF_OS.items()}
+_LIBRARY_SEARCH: dict[OS, LibrarySearch] = {"linux": "elf", "macos": "darwin", "windows": "mingw"}
+_JULIA_KERNEL: dict[OS, str] = {"linux": "Linux", "macos": "Darwin", "windows": "WINNT"}  # Sys.KERNEL, in .ji headers
+_PLATFORM_OS: dict[str, OS] = {"linux": "linux", "darwin": "macos", "win32": "windows", "cygwin": "windows"}
 
 
 @dataclass(frozen=True, order=True)
@@ -50,7 +57,17 @@ class Target:
     # -- object format facts -------------------------------------------------------------------
     @property
     def format(self) -> Format:
-        return {"linux": "elf", "macos": "macho", "windows": "coff"}[self.os]  # type: ignore[return-value]
+        return FORMAT_OF_OS[self.os]
+
+    @property
+    def library_search(self) -> LibrarySearch:
+        """Which linker's rules find ``-lNAME``: GNU ld's (ELF), ld64's (Mach-O) or MinGW ld's (Windows)."""
+        return _LIBRARY_SEARCH[self.os]
+
+    @property
+    def julia_kernel(self) -> str:
+        """Julia's name for the OS (``Sys.KERNEL``), as a ``.ji`` header spells it."""
+        return julia_kernel(self.os)
 
     @property
     def dlext(self) -> str:
@@ -165,8 +182,24 @@ def parse_target(text: str) -> Target:
 def host_target() -> Target:
     """The target this Python runs on (raises TargetError on an unsupported host)."""
     machine = platform.machine().lower()
-    os_ = {"linux": "linux", "darwin": "macos", "win32": "windows", "cygwin": "windows"}.get(sys.platform)
+    os_ = host_os()
     arch = _ARCH_ALIASES.get(machine)
     if os_ is None or arch is None or Target(os_, arch) not in ALL_TARGETS:  # type: ignore[arg-type]
         raise TargetError(f"this host ({sys.platform}, {machine}) is not a pkgimage target; pass --target")
     return Target(os_, arch)  # type: ignore[arg-type]
+
+
+def host_os() -> OS | None:
+    """The OS this Python runs on, or None for one Julia has no package images for."""
+    return _PLATFORM_OS.get(sys.platform)
+
+
+def target_of_format(fmt: Format, arch: str) -> Target | None:
+    """The target whose images are ``fmt`` files for ``arch`` (None: no such pkgimage target)."""
+    t = Target(OS_OF_FORMAT[fmt], arch)  # type: ignore[arg-type]
+    return t if t in ALL_TARGETS else None
+
+
+def julia_kernel(os_: OS) -> str:
+    """Julia's name for an OS (``Sys.KERNEL``: Linux, Darwin, WINNT), as a ``.ji`` header spells it."""
+    return _JULIA_KERNEL[os_]

@@ -22,10 +22,10 @@ from pylinkjl.cpu.host import HostCpu, WrongArchitecture, detect_host, named_cpu
 from pylinkjl.cpu.match import jit_target, match_targets
 from pylinkjl.cpu.tables import CpuTables, load, parse_version
 from pylinkjl.errors import InputError, PylinkjlError, TargetError
+from pylinkjl.target import host_os, julia_kernel
 
 log = logging.getLogger("pylinkjl.caches.verdict")
 
-_UNAME = {"linux": "Linux", "darwin": "Darwin", "win32": "WINNT", "cygwin": "WINNT"}
 
 
 @dataclass
@@ -138,7 +138,8 @@ def _header_check(ji: JiFile, session: Session) -> dict[str, Any]:
         problems.append(f"git branch {ji.branch!r}, session {session.julia_branch!r} (another build of the same "
                         "version: distro vs official)")
     if session.cpu is None:
-        here_os = _UNAME.get(sys.platform, sys.platform)
+        host = host_os()
+        here_os = julia_kernel(host) if host is not None else sys.platform
         here_arch = platform.machine().lower().replace("amd64", "x86_64").replace("arm64", "aarch64")
         if (ji.os, ji.arch) != (here_os, here_arch):
             problems.append(f"built for {ji.os} {ji.arch}, this machine is {here_os} {here_arch}")

@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING, Any
 from pylinkjl.images.decode import ImageInfo
 from pylinkjl.images.layout import LOADER_SYMBOLS, TAG
 from pylinkjl.images.report import MAX_EXAMPLES, CheckResult, failed, join_problems, not_applicable, passed
-from pylinkjl.target import ALL_TARGETS, Target
+from pylinkjl.target import Target, target_of_format
 
 if TYPE_CHECKING:
     from pylinkjl.binfmt.lief import BinaryView
 
 def check_format(view: BinaryView, target: Target | None) -> tuple[CheckResult, Target | None]:
     """Format, architecture and kind (shared library) match the target."""
-    os_of = {"elf": "linux", "macho": "macos", "coff": "windows"}[view.format]
-    found = Target(os_of, view.arch) if Target(os_of, view.arch) in ALL_TARGETS else None  # type: ignore[arg-type]
+    found = target_of_format(view.format, view.arch)
     nums = {"format": view.format, "arch": view.arch, "kind": view.kind,
             "target": None if target is None else target.name}
     if target is not None:

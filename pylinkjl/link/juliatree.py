@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pylinkjl.binfmt.sniff import sniff_file
 from pylinkjl.errors import InputError, PylinkjlError
+from pylinkjl.target import FORMAT_OF_OS
 
 if TYPE_CHECKING:
     from pylinkjl.target import Target
@@ -155,9 +156,6 @@ def _libjulia_files(home: Path) -> dict[TreeOS, list[Path]]:
     return found
 
 
-_FORMAT_OF_OS = {"linux": "elf", "macos": "macho", "windows": "coff"}
-
-
 def _binary_arch(path: Path, tree_os: TreeOS) -> str | None:
     """The architecture in libjulia's header (None when unreadable, fat, or not the format its name says)."""
     try:
@@ -165,8 +163,8 @@ def _binary_arch(path: Path, tree_os: TreeOS) -> str | None:
     except PylinkjlError as exc:
         log.debug("cannot read %s: %s", path, exc)
         return None
-    if kind.format != _FORMAT_OF_OS[tree_os]:
-        log.warning("%s is %s, not the %s file its name implies", path, kind.description, _FORMAT_OF_OS[tree_os])
+    if kind.format != FORMAT_OF_OS[tree_os]:
+        log.warning("%s is %s, not the %s file its name implies", path, kind.description, FORMAT_OF_OS[tree_os])
         return None
     return kind.arch if kind.arch in ("x86_64", "aarch64", "i686") else None
 

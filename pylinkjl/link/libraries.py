@@ -23,7 +23,6 @@ from pylinkjl.link.toolchain import Profile, lines, needs
 from pylinkjl.resources import data_dir
 from pylinkjl.target import Target
 
-_DRIVER = {"linux": "elf", "macos": "darwin", "windows": "mingw"}
 # Static files that stub libraries stand in for (the rest are shipped objects/archives in stubs/crt/).
 _STATIC_AS_LIBRARY = {"libSystem.tbd": "System"}
 _DYNAMIC_LOADER = {"x86_64": "ld-linux-x86-64.so.2", "aarch64": "ld-linux-aarch64.so.1"}
@@ -96,7 +95,7 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
     else:
         need = needs(prof, debug, lambda name: find_static(tree, name).is_file())
         search = [Path(p) for p in dict.fromkeys(map(str, (tree.private_libdir, tree.libdir, tree.shlibdir)))]
-        missing_libs = [n for n in need.libraries if find_library(_DRIVER[target.os], n, search) is None]
+        missing_libs = [n for n in need.libraries if find_library(target.library_search, n, search) is None]
         static = {n: find_static(tree, n) for n in need.static}
         missing_static = [n for n, p in static.items() if not p.is_file()]
         loaded = {}

@@ -8,13 +8,13 @@ import glob
 import logging
 import os
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pylinkjl.link.juliatree import JuliaTree, find_julia_on_path, open_tree
 from pylinkjl.link.lld.names import ENV_VAR, Driver, driver_of
+from pylinkjl.target import host_os
 
 log = logging.getLogger("pylinkjl.link.lld")
 
@@ -33,7 +33,7 @@ class LldCandidate:
 def julia_lld_env(tree: JuliaTree, lld_path: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """The variables Julia sets before running its bundled lld (``adjust_ENV!``, julia-linking.md §1.2):
     the bundled lld links against Julia's libLLVM in lib/julia, which its RPATH does not find."""
-    tree_os = tree.os or ("windows" if _ON_WINDOWS else "macos" if sys.platform == "darwin" else "linux")
+    tree_os = tree.os or host_os() or "linux"
     if tree_os == "windows":
         var, sep, default = "PATH", ";", ""
         libpath = [tree.private_libdir, tree.bindir]
