@@ -93,6 +93,15 @@ def test_three_targets_in_one_batch_with_capped_threads(archives: dict[str, Path
     assert not list(tmp_path.glob(".pylinkjl-*"))
 
 
+def test_parallelism_is_decided_once_for_the_cli_and_the_library() -> None:
+    cpus = batch.cpu_count()
+    assert batch.parallelism(None, 100) == batch.Parallelism(cpus, cpus, 1)
+    assert batch.parallelism(8, 3).jobs == 3  # never more jobs than items
+    assert batch.parallelism(1, 5) == batch.Parallelism(cpus, 1, cpus)
+    with pytest.raises(TargetError):
+        batch.parallelism(0, 5)
+
+
 def test_lld_threads_keep_the_total_near_the_core_count() -> None:
     assert batch.lld_threads(1, 8) == 8
     assert batch.lld_threads(4, 8) == 2

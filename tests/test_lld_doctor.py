@@ -17,8 +17,9 @@ from pylinkjl.cli import COMMANDS
 from pylinkjl.cli.doctor import doctor
 
 from .realdata import REAL
+from .toolnames import LLD, LLVM_FOLDER
 
-REAL_LLD = Path("/usr/lib/llvm-19/bin/lld")
+REAL_LLD = Path("/usr/lib", LLVM_FOLDER, "bin", "lld")
 REAL_ELF = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9/Preferences/pWSk8_LJMjr.so"
 
 
@@ -41,6 +42,18 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "bin"
 
 
+def test_doctor_report_is_a_library_call(isolated: Path) -> None:
+    from pylinkjl.link.doctor import doctor_report, render_doctor
+    from pylinkjl.target import parse_target
+
+    fake_lld(isolated / "ld.lld", "LLD 19.1.7 (compatible with GNU linkers)")
+    report = doctor_report(target=parse_target("linux-x86_64"), lld=None, julia_home=None,
+                           environ={"PATH": str(isolated)})
+    assert report["flavor"] == "gnu" and report["lld"]["selected"]["path"] == str(isolated / "ld.lld")
+    assert report["lld"]["selected"]["argv_prefix"] == [str(isolated / "ld.lld")]
+    assert f"=> 1. {isolated}/ld.lld  [PATH, ld.lld]  LLD 19.1.7" in render_doctor(report)
+
+
 def test_no_usable_lld_for_macos(isolated: Path) -> None:
     fake_lld(isolated / "lld", "LLD 13.0.1")
     fake_lld(isolated / "ld.lld", "LLD 19.1.7 (compatible with GNU linkers)")
@@ -56,7 +69,7 @@ def test_no_usable_lld_for_macos(isolated: Path) -> None:
     assert "no usable LLD for macos-aarch64: it needs a generic lld or ld64.lld" in out
 
 
-@pytest.mark.skipif(not REAL_LLD.is_file(), reason="needs Debian lld-19")
+@pytest.mark.skipif(not REAL_LLD.is_file(), reason=f"needs Debian {LLD}")
 def test_json_with_real_lld_and_tree(isolated: Path, tmp_path: Path) -> None:
     lld = tmp_path / "tools/lld"
     lld.parent.mkdir()

@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from pylinkjl.errors import TargetError
-from pylinkjl.target import ALL_TARGETS, Target, host_target, parse_target
+from pylinkjl.target import (
+    ALL_TARGETS,
+    OS_OF_FORMAT,
+    Target,
+    host_os,
+    host_target,
+    parse_target,
+    target_of_format,
+)
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -56,3 +64,15 @@ def test_target_facts() -> None:
 
 def test_host_target_is_a_known_target() -> None:
     assert host_target() in ALL_TARGETS
+
+
+def test_format_and_os_map_both_ways_and_name_each_target() -> None:
+    for t in ALL_TARGETS:
+        assert OS_OF_FORMAT[t.format] == t.os
+        assert target_of_format(t.format, t.arch) == t
+    assert target_of_format("macho", "i686") is None  # no 32-bit macOS pkgimages
+    assert [parse_target(f"{o}-x86_64").library_search for o in ("linux", "macos", "windows")] == \
+        ["elf", "darwin", "mingw"]
+    assert [parse_target(f"{o}-x86_64").julia_kernel for o in ("linux", "macos", "windows")] == \
+        ["Linux", "Darwin", "WINNT"]
+    assert host_os() == host_target().os

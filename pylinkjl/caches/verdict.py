@@ -297,7 +297,7 @@ def inspect_image(path: str | Path, session: Session | None = None) -> dict[str,
     p = Path(path)
     with mapped(p) as data:
         header = find_embedded_header(data, p)
-    # The cache header inside the image names the exact Julia version (the layout line alone does not
+    # The cache header inside the image names the exact Julia version (the layout alone does not
     # tell 1.11 from 1.12, whose x86 feature words differ).
     info = read_image(p, julia_version=header.julia_version if header else None)
     version = header.julia_version if header else _line_version(info.layout, info.targets)
@@ -327,7 +327,7 @@ def inspect_image(path: str | Path, session: Session | None = None) -> dict[str,
 
 
 def _line_version(line: str, targets: list[TargetRecord]) -> str:
-    """A table version for an image layout line; 1.11-layout images with 12 x86 words are 1.12."""
+    """A table version for an image layout; 1.11-layout images with 12 x86 words are 1.12."""
     if line == "1.11" and targets and targets[0].nwords == 12:
         return "1.12.0"
     return f"{line}.0" if line.count(".") == 1 else line

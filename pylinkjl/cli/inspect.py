@@ -133,7 +133,7 @@ def render_image(r: dict[str, Any], verbose: int) -> None:
     echo = click.echo
     echo(f"{r['path']}")
     version = f" (Julia {r['julia_version']})" if r.get("julia_version") else ""
-    echo(f"  image      {r['format']} {r['arch']}, {r['size']} bytes, layout line {r['line']}{version}, "
+    echo(f"  image      {r['format']} {r['arch']}, {r['size']} bytes, layout {r['line']}{version}, "
          f"crc32c {r['crc32c']}")
     echo(f"  tables     {r['nshards']} shard(s), {r['nfuncs']} functions")
     echo(f"  targets    {len(r['targets'])}")

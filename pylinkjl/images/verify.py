@@ -62,12 +62,11 @@ def _object_checks(view: BinaryView, info: ImageInfo, obj: Path) -> list[CheckRe
     return [checks.check_object_exports(view, info, defined), checks.check_object_clones(info, clones)]
 
 
-def verify_view(view: BinaryView, *, object: str | Path | None = None, target: Target | str | None = None,
+def verify_view(view: BinaryView, *, object: str | Path | None = None, target: Target | None = None,
                 julia_version: str | None = None) -> Report:
-    """Run every check on an opened image."""
-    tgt = parse_target(target) if isinstance(target, str) else target
+    """Run every check on an opened image (``target`` parsed already, by :func:`verify_image`)."""
     report = Report(view.path)
-    fmt_check, _found = checks.check_format(view, tgt)
+    fmt_check, _found = checks.check_format(view, target)
     report.add(fmt_check)
     try:
         info = decode_image(view, julia_version=julia_version)
