@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pylinkjl.binfmt.lief.base import BinaryView, SegmentMapping
 from pylinkjl.binfmt.lief.lieflib import as_text, load_lief
 from pylinkjl.binfmt.lief.records import Section
+from pylinkjl.binfmt.sniff import ELF_MACHINES
 
 _SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR = 1, 2, 4
 _DT = {"NEEDED": 1, "STRTAB": 5, "SYMTAB": 6, "RELA": 7, "RELASZ": 8, "RELAENT": 9, "STRSZ": 10, "REL": 17,
@@ -18,7 +19,6 @@ _DT = {"NEEDED": 1, "STRTAB": 5, "SYMTAB": 6, "RELA": 7, "RELASZ": 8, "RELAENT":
 _DF_TEXTREL = 0x4
 # (RELATIVE, absolute word, GLOB_DAT) relocation types per e_machine
 _ELF_RELOC_TYPES = {62: (8, 1, 6), 183: (1027, 257, 1025), 3: (8, 1, 6), 40: (23, 2, 21), 243: (3, 2, 0)}
-_ELF_ARCH = {62: "x86_64", 183: "aarch64", 3: "i686", 40: "arm", 21: "ppc64", 243: "riscv64", 20: "ppc"}
 
 
 class ElfView(BinaryView):
@@ -31,7 +31,7 @@ class ElfView(BinaryView):
             raise self.fail("big-endian ELF is not a pkgimage format pylinkjl supports")
         self.pointer_size = 8 if self.is64 else 4
         self.machine = int(self._u16_at(18))
-        self.arch = _ELF_ARCH.get(self.machine, f"elf-machine-{self.machine}")
+        self.arch = ELF_MACHINES.get(self.machine, f"elf-machine-{self.machine}")
         has_interp = bool(b.has_interpreter)
         ftype = str(hdr.file_type).rsplit(".", 1)[-1]
         self.kind = {"DYN": "executable" if has_interp else "shared", "EXEC": "executable",

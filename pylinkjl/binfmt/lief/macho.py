@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import struct
 
+from pylinkjl.binfmt import machoheaders as mh
 from pylinkjl.binfmt.lief.base import BinaryView, SegmentMapping
 from pylinkjl.binfmt.lief.codesign import parse_code_signature
 from pylinkjl.binfmt.lief.exporttrie import uleb, walk_trie
 from pylinkjl.binfmt.lief.lieflib import as_text
 from pylinkjl.binfmt.lief.records import BuildVersion, CodeSignature, Section
 
-MACHO_CPU = {0x01000007: "x86_64", 0x0100000C: "aarch64", 7: "i686", 12: "arm"}
 _SG_READ_ONLY = 0x10
 S_ATTR_PURE_INSTRUCTIONS, S_ATTR_SOME_INSTRUCTIONS = 0x80000000, 0x400
 _PLATFORMS = {1: "macos", 2: "ios", 3: "tvos", 4: "watchos", 5: "bridgeos", 6: "maccatalyst", 7: "iossimulator",
@@ -26,7 +26,7 @@ class MachOView(BinaryView):
         self.is64 = magic == b"\xcf\xfa\xed\xfe"
         self.pointer_size = 8 if self.is64 else 4
         cputype, _sub, filetype = struct.unpack("<iiI", self.file_bytes(4, 12))
-        self.arch = MACHO_CPU.get(cputype & 0xFFFFFFFF, f"macho-cpu-{cputype:#x}")
+        self.arch = mh.arch_name(cputype)
         self.kind = {6: "shared", 8: "shared", 2: "executable", 1: "object"}.get(filetype, "other")  # type: ignore[assignment]
         maps, secs = [], []
         self._segments: dict[str, tuple[int, int]] = {}

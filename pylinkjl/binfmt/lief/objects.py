@@ -7,22 +7,22 @@ from typing import Any
 
 from pylinkjl.binfmt.lief.lieflib import as_text, load_lief
 from pylinkjl.binfmt.lief.macho import S_ATTR_PURE_INSTRUCTIONS, S_ATTR_SOME_INSTRUCTIONS
-from pylinkjl.binfmt.lief.magic import sniff_magic
 from pylinkjl.binfmt.lief.pe import IMAGE_SCN_MEM_EXECUTE
+from pylinkjl.binfmt.sniff import sniff_bytes
 from pylinkjl.errors import InputError
 
 
 def object_functions(data: bytes, source: str) -> tuple[str, frozenset[str]]:
     """(format, plain names of every function the object defines, local ones included). Columns are
     read in bulk for ELF and Mach-O; Julia's clones (``f.N``, ``f.clone_N``) are local symbols."""
-    kind = sniff_magic(bytes(data[:8]))
+    found = sniff_bytes(bytes(data[:4096]))
     lief = load_lief()
     try:
-        if kind == "elf":
+        if found.format == "elf":
             return "elf", _elf_object_functions(lief, data, source)
-        if kind == "macho":
+        if found.format == "macho":
             return "macho", _macho_object_functions(lief, data, source)
-        if kind == "coff-object":
+        if found.format == "coff" and found.kind == "object":
             return "coff", _coff_object_functions(lief, data, source)
     except (RuntimeError, ValueError, TypeError, MemoryError, IndexError, struct.error) as err:
         raise InputError(source, f"cannot read the object's symbols: {err}") from None

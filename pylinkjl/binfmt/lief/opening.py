@@ -8,36 +8,47 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from pylinkjl.binfmt import machoheaders as mh
+from pylinkjl.binfmt.bounded import BoundedBytes
 from pylinkjl.binfmt.lief.base import BinaryView
 from pylinkjl.binfmt.lief.elf import ElfView
 from pylinkjl.binfmt.lief.lieflib import load_lief
-from pylinkjl.binfmt.lief.macho import MACHO_CPU, MachOView
-from pylinkjl.binfmt.lief.magic import sniff_magic
+from pylinkjl.binfmt.lief.macho import MachOView
 from pylinkjl.binfmt.lief.pe import PeView
 from pylinkjl.binfmt.lief.records import Format
+from pylinkjl.binfmt.sniff import sniff_bytes
 from pylinkjl.errors import InputError
 
 _MAX_FILE = 1 << 34  # 16 GiB: anything bigger is not a package image
+_SNIFF_BYTES = 4096  # the headers the sniffer needs (a PE header sits behind the DOS stub)
 
 
 def _fat_slice(path: Path, data: bytes | mmap.mmap, want_arch: str | None) -> tuple[int, int]:
-    """(offset, size) of the slice of a universal binary to read."""
-    magic = bytes(data[:4])
-    fmt = ">" if magic == b"\xca\xfe\xba\xbe" else "<"
-    n = struct.unpack(fmt + "I", data[4:8])[0]
-    if n == 0 or n > 64 or 8 + 20 * n > len(data):
-        raise InputError(path, f"universal binary claims {n} architectures", offset=4)
-    slices = []
-    for i in range(n):
-        cpu, _sub, off, size, _align = struct.unpack(fmt + "iiIII", data[8 + 20 * i:28 + 20 * i])
-        if off + size > len(data):
-            raise InputError(path, f"universal slice {i} ({size} bytes at {off:#x}) runs past the end of the file",
-                             offset=8 + 20 * i)
-        slices.append((MACHO_CPU.get(cpu & 0xFFFFFFFF, "?"), off, size))
-    for arch, off, size in slices:
-        if want_arch is None or arch == want_arch:
-            return off, size
-    return slices[0][1], slices[0][2]
+    """(offset, size) of the slice of a universal binary to read: the one for ``want_arch``, else the first."""
+    slices = mh.fat_slices(BoundedBytes(data, str(path)))
+    for i, sl in enumerate(slices):
+        if sl.offset + sl.size > len(data):
+            raise InputError(path, f"universal slice {i} ({sl.size} bytes at {sl.offset:#x}) runs past the end of "
+                                   "the file", offset=8 + 20 * i)
+    chosen = next((sl for sl in slices if want_arch is None or sl.arch == want_arch), slices[0])
+    return chosen.offset, chosen.size
+
+
+_PARSER_OF_FORMAT = {"elf": "elf", "macho": "macho", "coff": "pe"}
+
+
+def _parser_for(path: Path, head: bytes) -> str:
+    """Which LIEF parser reads this image (the one sniffer, :mod:`pylinkjl.binfmt.sniff`, decides)."""
+    found = sniff_bytes(head)
+    if found.format == "ar":
+        raise InputError(path, "is an ar archive (the link input), not a linked image",
+                         hint="verify the linked .so/.dylib/.dll; pass the archive with --object")
+    if found.format == "coff" and found.kind == "object":
+        raise InputError(path, "is a COFF object file, not a linked DLL", hint="link it first")
+    if found.format not in _PARSER_OF_FORMAT:
+        raise InputError(path, f"is not an ELF, Mach-O or PE file ({found.description}; magic {head[:4].hex()})",
+                         offset=0)
+    return _PARSER_OF_FORMAT[found.format]
 
 
 def open_binary(path: str | Path, *, arch: str | None = None) -> BinaryView:
@@ -56,21 +67,12 @@ def open_binary(path: str | Path, *, arch: str | None = None) -> BinaryView:
         if size > _MAX_FILE:
             raise InputError(p, f"{size} bytes is too large for a package image")
         data: mmap.mmap | bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    kind = sniff_magic(bytes(data[:8]))
     base = 0
-    if kind == "fat":
+    if mh.is_fat(bytes(data[:8])):
         base, slice_size = _fat_slice(p, data, arch)
-        kind = sniff_magic(bytes(data[base:base + 8]))
-        if kind != "macho":
+        if not mh.is_thin_macho(bytes(data[base:base + 4])):
             raise InputError(p, "universal binary slice is not a Mach-O file", offset=base)
-    if kind == "archive":
-        raise InputError(p, "is an ar archive (the link input), not a linked image",
-                         hint="verify the linked .so/.dylib/.dll; pass the archive with --object")
-    if kind == "coff-object":
-        raise InputError(p, "is a COFF object file, not a linked DLL", hint="link it first")
-    if kind is None:
-        raise InputError(p, "is not an ELF, Mach-O or PE file (unknown magic "
-                            f"{bytes(data[:4]).hex()})", offset=0)
+    kind = _parser_for(p, bytes(data[base:base + _SNIFF_BYTES]))
     lief = load_lief()
     blob = data if base == 0 else data[base:base + slice_size]
     try:

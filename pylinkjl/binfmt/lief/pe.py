@@ -8,9 +8,9 @@ from typing import Any
 from pylinkjl.binfmt.lief.base import BinaryView, SegmentMapping
 from pylinkjl.binfmt.lief.lieflib import as_text, load_lief
 from pylinkjl.binfmt.lief.records import PseudoRelocs, Section
+from pylinkjl.binfmt.sniff import COFF_MACHINES
 from pylinkjl.errors import InputError
 
-_PE_ARCH = {0x8664: "x86_64", 0x14C: "i686", 0xAA64: "aarch64", 0x1C4: "arm"}
 IMAGE_SCN_MEM_EXECUTE, _IMAGE_SCN_MEM_WRITE, _IMAGE_FILE_DLL = 0x20000000, 0x80000000, 0x2000
 # Julia's _DllMainCRTStartup stub: return 1 (x86_64 / i686 stdcall / aarch64)
 _STUB_CODE = (bytes.fromhex("b801000000c3"), bytes.fromhex("b801000000c20c00"), bytes.fromhex("20008052c0035fd6"))
@@ -20,7 +20,7 @@ class PeView(BinaryView):
     def setup(self) -> None:
         b = self._bin
         machine = int(b.header.machine.value) if hasattr(b.header.machine, "value") else int(b.header.machine)
-        self.arch = _PE_ARCH.get(machine, f"pe-machine-{machine:#x}")
+        self.arch = COFF_MACHINES.get(machine, f"pe-machine-{machine:#x}")
         self.pointer_size = 8 if str(b.optional_header.magic).endswith("PLUS") else 4
         chars = int(b.header.characteristics)
         self.kind = "shared" if chars & _IMAGE_FILE_DLL else "executable"
