@@ -1,4 +1,4 @@
-"""A plausible ``jl_system_image_data`` blob: the pkgimage heap header of julia-linking.md §3.7.
+"""A plausible ``jl_system_image_data`` blob: the pkgimage heap header of docs/julia-linking.md §3.7.
 
 Layout (1.9 - 1.13): the ``.ji`` header with the pkgimage byte set to 1 and the checksum and data
 positions filled in, the cache-flags byte, the required-module list, zero padding to 64 bytes, then
@@ -20,7 +20,7 @@ JI_FORMAT_VERSION = 12
 BOM = 0xFEFF
 CACHE_BYTE_ALIGNMENT = 64
 CHECKSUM_TAG = 0xFAFBFCFD << 32
-# use_pkgimages=1, debug_level=1, check_bounds=0, inline=1, opt_level=2 (julia-linking.md §4.5)
+# use_pkgimages=1, debug_level=1, check_bounds=0, inline=1, opt_level=2 (docs/julia-linking.md §4.5)
 CACHE_FLAGS = 1 | (1 << 1) | (1 << 5) | (2 << 6)
 REQUIRED_MODULES = ("Core", "Base")
 _UNAME = {"linux": "Linux", "macos": "Darwin", "windows": "WINNT"}

@@ -211,7 +211,7 @@ class _Writer:
                   "  %r = call ptr @ijl_apply_generic(ptr %f, ptr null, i32 0)\n  ret ptr %r\n}")
 
     def dll_stub(self) -> None:
-        """Julia's ``_DllMainCRTStartup``: stdcall, returns TRUE (julia-linking.md §2). LLVM rejects
+        """Julia's ``_DllMainCRTStartup``: stdcall, returns TRUE (docs/julia-linking.md §2). LLVM rejects
         stdcall on aarch64, where Julia cannot build pkgimages; we use the C convention there."""
         if not (self.coff and self.spec.dll_stub):
             return
@@ -345,7 +345,7 @@ def module_triple(t: Target) -> str:
 
 
 def shard_table_roles(layout: str) -> tuple[str, ...]:
-    """The fields of ``jl_image_shard_t`` in order; symbol ``jl_<role>_<shard>`` (julia-linking.md §3.3)."""
+    """The fields of ``jl_image_shard_t`` in order; symbol ``jl_<role>_<shard>`` (docs/julia-linking.md §3.3)."""
     if layout == "1.10":
         return ("fvar_base", "fvar_offsets", "fvar_idxs", "gvar_base", "gvar_offsets", "gvar_idxs",
                 "clone_slots", "clone_offsets", "clone_idxs")

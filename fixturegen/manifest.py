@@ -20,7 +20,7 @@ TABLES_19 = {"fvar_base": "jl_sysimg_fvars_base", "fvar_offsets": "jl_sysimg_fva
              "gvar_base": "jl_sysimg_gvars_base", "gvar_offsets": "jl_sysimg_gvars_offsets",
              "clone_slots": "jl_dispatch_reloc_slots", "clone_idxs": "jl_dispatch_fvars_idxs",
              "clone_offsets": "jl_dispatch_fvars_offsets"}
-# How each table is encoded, per layout (julia-linking.md §3.2 - §3.4).
+# How each table is encoded, per layout (docs/julia-linking.md §3.2 - §3.4).
 ENCODINGS = {
     "1.9": {"fvars": "int32 [n, 0, f_k - f_0 ...]", "gvars": "int32 [n, 0, g_k - g_0 ...]",
             "clones": "int32 clone - f_0 (f_0 = first fvar = fvar_base)",

@@ -3,7 +3,7 @@
 Both the IR renderer and the manifest read this plan, so what the objects contain and what the
 manifest promises cannot drift apart. Pure: no files, no processes.
 
-Rules (a small model of Julia's multiversioning, julia-linking.md §3.4 - §3.5):
+Rules (a small model of Julia's multiversioning, docs/julia-linking.md §3.4 - §3.5):
 
 - fvar ``g`` is ``julia_f_<g>``; it lives in shard ``g % nshards`` (local index ``g // nshards``).
   gvar ``g`` is ``jl_globalYY.<g>``, also in shard ``g % nshards``.

@@ -1,7 +1,7 @@
 """What a generated pkgimage-shaped archive should look like: :class:`FixtureSpec` and its defaults.
 
 A *layout* is the shape of Julia's ``jl_dump_native`` output, which changed three times
-(julia-linking.md §3.1 - §3.4):
+(docs/julia-linking.md §3.1 - §3.4):
 
 - ``"1.9"``:  ``text.o`` + ``data.o``; exported ``jl_sysimg_*`` / ``jl_dispatch_*`` tables with 32-bit offsets.
 - ``"1.10"``: ``text#<i>.o`` shards + ``metadata.o`` + ``sysimg.o``; ``jl_image_pointers`` (5 entries),

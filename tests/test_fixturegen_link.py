@@ -51,7 +51,7 @@ def _import_libs(root: Path, target: Target, plain_rtld: bool) -> Path:
 
 
 def link_argv(entry: dict[str, Any], archive: Path, out: Path, implibs: Path | None) -> list[str]:
-    """Minimal Julia-like link lines (lld-toolchain.md §3)."""
+    """Minimal Julia-like link lines (docs/lld-toolchain.md §3)."""
     assert LLD is not None
     target = parse_target(entry["target"])
     if target.os == "linux":

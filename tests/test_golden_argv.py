@@ -1,5 +1,5 @@
 """Golden command lines: every (Julia line x target), host-independent, against fake Julia trees and
-against generated stubs. The golden files are reviewed against reference/julia-linking.md §1.3-§1.5;
+against generated stubs. The golden files are reviewed against docs/julia-linking.md §1.3-§1.5;
 regenerate them with ``PYLINKJL_REGEN_GOLDEN=1 pytest tests/test_golden_argv.py`` after a deliberate change
 and read the diff."""
 

@@ -64,7 +64,7 @@ def test_wrong_format(clang_objects: dict[Target, Path], tmp_path: Path) -> None
 
 
 def test_wrong_architecture_is_refused_before_lld(clang_objects: dict[Target, Path], tmp_path: Path) -> None:
-    # LLD itself would only warn and write an empty dylib (lld-toolchain.md §3.2).
+    # LLD itself would only warn and write an empty dylib (docs/lld-toolchain.md §3.2).
     done = cli("link", clang_objects[MACARM], "-o", tmp_path / "x.dylib", "--target", "macos-x86_64")
     assert done.returncode == 3 and "Mach-O aarch64" in done.stderr and "Mach-O x86_64" in done.stderr
     assert not (tmp_path / "x.dylib").exists()

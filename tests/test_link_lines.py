@@ -1,5 +1,5 @@
 """Every Julia line x every target, for real: the pkgimage-shaped archive of that line's layout (members
-and symbols as Julia writes them, julia-linking.md §3.1-§3.2) linked with lld-19 against generated stubs,
+and symbols as Julia writes them, docs/julia-linking.md §3.1-§3.2) linked with lld-19 against generated stubs,
 then verified like Julia's loader would look at it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Julia profiles (toolchains/*.toml) resolve versions to lines as julia-linking.md §1.3-§1.5 says."""
+"""The Julia profiles (toolchains/*.toml) resolve versions to lines as docs/julia-linking.md §1.3-§1.5 says."""
 
 from __future__ import annotations
 

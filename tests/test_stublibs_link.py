@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
                                 reason="needs lld-19, clang-19 and llvm-19 tools")
 DATA = Path(__file__).parent / "data" / "stublibs"
 
-# The -l lists of Julia's link lines (julia-linking.md §1.5): 1.13-like Linux (with -z defs and the C
+# The -l lists of Julia's link lines (docs/julia-linking.md §1.5): 1.13-like Linux (with -z defs and the C
 # library), macOS, and Windows 1.10-1.12.
 LINUX_LIBS = ["julia", "julia-internal", "gcc", "gcc_s", "atomic", "openlibm", "c"]
 MACOS_LIBS = ["julia", "julia-internal"]

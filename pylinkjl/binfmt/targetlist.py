@@ -1,7 +1,7 @@
 """Byte-level codec of Julia's serialized CPU target list.
 
 The same bytes appear as ``jl_dispatch_target_ids`` in an image and as the clone-targets block of a
-``.ji`` file (julia-linking.md §3.6). This module knows the two layouts but nothing about feature
+``.ji`` file (docs/julia-linking.md §3.6). This module knows the two layouts but nothing about feature
 names; ``pylinkjl.cpu`` maps bits to names per Julia version and architecture.
 
 Layout "classic" (1.9 - 1.13), all little-endian::

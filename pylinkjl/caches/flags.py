@@ -1,7 +1,7 @@
 """The cache-flags byte of a ``.ji`` file (``jl_cache_flags``, layout "OOICCDDP", 1.9 - master).
 
 Bits: 0 ``--pkgimages``, 1-2 ``-g`` level, 3-4 ``--check-bounds``, 5 ``--inline``, 6-7 ``-O`` level.
-A cache is loaded only by a session whose flags match (julia-linking.md §4.5); the rule changed
+A cache is loaded only by a session whose flags match (docs/julia-linking.md §4.5); the rule changed
 in 1.11 and 1.12, and :func:`flags_match` applies the one of the cache's Julia version.
 """
 

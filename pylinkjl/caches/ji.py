@@ -1,6 +1,6 @@
 """Reader of Julia's ``.ji`` cache files (format 12: Julia 1.9 - 1.13; format 15: master).
 
-Layout (julia-linking.md §4.4)::
+Layout (docs/julia-linking.md §4.4)::
 
     magic "\\373jli\\r\\n\\032\\n"; uint16 format; uint16 BOM 0xFEFF; uint8 sizeof(void*)
     NUL-terminated: build OS, arch, Julia version, [format 15: GC ABI; uint32 flags], git branch, commit

@@ -1,7 +1,7 @@
 """Re-seal a ``.ji`` after its image changed (relink, strip, codesign): rewrite the trailer.
 
 Julia refuses a cache whose image no longer has the CRC-32C recorded in the ``.ji`` trailer
-(``uint32 crc_so; uint32 crc32c(.ji without its last 4 bytes)``, julia-linking.md §4.6). Before
+(``uint32 crc_so; uint32 crc32c(.ji without its last 4 bytes)``, docs/julia-linking.md §4.6). Before
 writing, we make sure the two files belong together: the heap checksum Julia embeds in the image
 equals the ``.ji``'s (same package, same build), and the image's target list equals the ``.ji``'s
 clone targets. Decide first, then apply: the new file is written beside the old one, fsynced and

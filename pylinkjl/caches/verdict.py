@@ -2,7 +2,7 @@
 
 Every function returns plain data (dicts of str/int/bool/list) so the CLI can print it or dump it
 as JSON. The load verdict replays the checks of ``Base.stale_cachefile`` in Julia's order
-(julia-linking.md §4.1): header, flags, ``--pkgimages``, CPU targets, image present, checksums.
+(docs/julia-linking.md §4.1): header, flags, ``--pkgimages``, CPU targets, image present, checksums.
 """
 
 from __future__ import annotations

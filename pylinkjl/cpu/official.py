@@ -1,6 +1,6 @@
 """The ``JULIA_CPU_TARGET`` strings the official Julia binaries are built with.
 
-Source: JuliaCI/julia-buildkite ``utilities/build_envs.sh`` as summarised in julia-linking.md §5.3.
+Source: JuliaCI/julia-buildkite ``utilities/build_envs.sh`` as summarised in docs/julia-linking.md §5.3.
 These are the *system image* targets; package images use the user's ``JULIA_CPU_TARGET`` (or
 ``native``). A pkgimage meant to run on every machine the official binary runs on can use the same
 string.

@@ -1,6 +1,6 @@
 """Decode the multi-versioning tables of a linked package image, per image layout.
 
-Julia's loader finds everything through a few exported symbols (julia-linking.md §3.2-§3.4, §4.3):
+Julia's loader finds everything through a few exported symbols (docs/julia-linking.md §3.2-§3.4, §4.3):
 
 * 1.9: ``jl_sysimg_{f,g}vars_{base,offsets}`` and ``jl_dispatch_*`` (32-bit offsets, one table set);
 * 1.10: ``jl_image_pointers`` (5 entries) -> header + shard tables of 9 pointers, 32-bit offsets;

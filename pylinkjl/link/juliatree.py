@@ -1,6 +1,6 @@
 """A Julia installation on disk, read without running Julia.
 
-Mirrors the directory helpers of ``Base.Linking`` (julia-linking.md §1.1, §1.4): ``bindir``, ``libdir``,
+Mirrors the directory helpers of ``Base.Linking`` (docs/julia-linking.md §1.1, §1.4): ``bindir``, ``libdir``,
 ``private_libdir``, ``shlibdir`` and the three in-tree places Julia looks for its bundled ``lld``.
 The version comes from ``include/julia/julia_version.h``; the OS from which ``libjulia`` files exist;
 the architecture from the first bytes of the ``libjulia`` binary. So a Windows or macOS tree copied to

@@ -89,7 +89,7 @@ def describe(probes: Iterable[LldProbe]) -> list[dict[str, object]]:
 
 
 def version_notes(found: LldProbe, target: Target) -> list[str]:
-    """What this LLD version lacks for ``target`` (measured differences, lld-toolchain.md §0, §3.3, §8)."""
+    """What this LLD version lacks for ``target`` (measured differences, docs/lld-toolchain.md §0, §3.3, §8)."""
     if found.version is None:
         return []
     major = found.version[0]

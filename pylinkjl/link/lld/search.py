@@ -31,7 +31,7 @@ class LldCandidate:
 
 
 def julia_lld_env(tree: JuliaTree, lld_path: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """The variables Julia sets before running its bundled lld (``adjust_ENV!``, julia-linking.md §1.2):
+    """The variables Julia sets before running its bundled lld (``adjust_ENV!``, docs/julia-linking.md §1.2):
     the bundled lld links against Julia's libLLVM in lib/julia, which its RPATH does not find."""
     tree_os = tree.os or host_os() or "linux"
     if tree_os == "windows":

@@ -1,7 +1,7 @@
 """The stub objects that ship in ``stubs/`` (built from the ``.s`` files there by ``stubs/build.py``).
 
 ``dllmain-<arch>.o``: the ``_DllMainCRTStartup`` Julia puts into every Windows package image
-(julia-linking.md §2); pylinkjl links it when an archive lacks it. ``pseudo-reloc-<arch>.o``: a no-op
+(docs/julia-linking.md §2); pylinkjl links it when an archive lacks it. ``pseudo-reloc-<arch>.o``: a no-op
 ``_pei386_runtime_relocator`` for the Windows lines that allow runtime pseudo relocations.
 """
 

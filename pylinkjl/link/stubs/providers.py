@@ -1,6 +1,6 @@
 """Which runtime library provides each symbol a package image leaves undefined.
 
-Julia's split (julia-linking.md §3.2, and a real juliac Windows library): the data in
+Julia's split (docs/julia-linking.md §3.2, and a real juliac Windows library): the data in
 ``jl_exported_data.inc`` lives in the public ``libjulia``; every other runtime symbol (``ijl_*``,
 ``jl_f_*``, other ``jl_*``, ``julia__*``, ``__julia_personality``) in ``libjulia-internal``; libm calls
 in ``openlibm``; compiler helpers such as ``__divti3`` in ``libgcc_s``; the rest in the C library.
