@@ -166,7 +166,7 @@ def _row(path: Path, version_dir: str, session: Session,
     ji = read_ji(path)
     t = tables_for(ji.julia_version, ji.arch)
     image: dict[str, Any] = image_facts(ji) if ji.is_pkgimage else {"path": str(ji.image_path), "exists": False}
-    cpu = cpu_check(ji.targets, t, session, ji.arch) if ji.is_pkgimage else None
+    cpu = cpu_check(ji.targets, t, session, ji.arch, ji.julia_version) if ji.is_pkgimage else None
     v = verdict(load_checks(ji, session, image, cpu))
     hashed = ji.size + int(image.get("size", 0) if "crc32c" in image else 0)
     row = CacheRow(str(path), ji.package, ji.worklist[0].uuid if ji.worklist else None, ji.julia_version,

@@ -98,11 +98,11 @@ def describe_target(i: int, rec: TargetRecord, t: CpuTables | None) -> dict[str,
     return out
 
 
-def _sysimage_step(image: SystemImage, arch: str, jit: JitTarget, t: CpuTables,
+def _sysimage_step(image: SystemImage, arch: str, julia_version: str | None, jit: JitTarget, t: CpuTables,
                    host: HostCpu) -> tuple[dict[str, Any], JitTarget | None]:
     """Load the session's system image on ``host`` (``sysimg_init_cb``): its report, and the JIT target the
     package images are then matched against (None: Julia does not start with it)."""
-    why = image.fits(arch, t)
+    why = image.fits(arch, t, julia_version)
     if why is not None:
         return {"path": str(image.path), "starts": None, "message": why}, None
     sm = match_sysimage(list(image.targets), jit, t)
@@ -120,7 +120,7 @@ def _sysimage_step(image: SystemImage, arch: str, jit: JitTarget, t: CpuTables,
 
 
 def cpu_check(targets: list[TargetRecord], t: CpuTables | None, session: Session, arch: str | None = None,
-              ) -> dict[str, Any]:
+              julia_version: str | None = None) -> dict[str, Any]:
     """Would a session on ``session``'s CPU pick one of ``targets``? Julia's reasons, per target. With a
     system image in the session, the image is judged against the JIT target that system image leaves
     (julia-linking.md §4.2); ``arch`` is the cache's architecture (default: the tables')."""
@@ -138,7 +138,7 @@ def cpu_check(targets: list[TargetRecord], t: CpuTables | None, session: Session
     jit = jit_target(host.name, host.features, t, assumed=host.unknown, cpu_target=session.cpu_target)
     sys_report: dict[str, Any] | None = None
     if session.sysimage is not None:
-        sys_report, sys_jit = _sysimage_step(session.sysimage, arch, jit, t, host)
+        sys_report, sys_jit = _sysimage_step(session.sysimage, arch, julia_version, jit, t, host)
         if sys_jit is None:
             return {"ok": False, "host": host.describe(t), "message": sys_report["message"],
                     "reason": "system image", "sysimage": sys_report}
@@ -253,6 +253,8 @@ def fleet_cell(cpu_name: str | None, cpu: dict[str, Any] | None, v: dict[str, An
         return cell
     if cpu is not None and cpu.get("ok"):
         cell["target"] = cpu.get("chosen_name")
+    if cpu is not None and cpu.get("sysimage"):
+        cell["sysimage_target"] = cpu["sysimage"].get("chosen_name")
     if v["loads"] is True:
         cell["short"] = f"loads ({cell['target']})" if cell["target"] else "loads"
     elif v["loads"] is None:
@@ -275,7 +277,7 @@ def fleet_verdicts(ji: JiFile, t: CpuTables | None, image: dict[str, Any],
     """The load verdict of one ``.ji`` in each session (one per CPU), as matrix cells."""
     cells = []
     for s in sessions:
-        cpu = cpu_check(ji.targets, t, s, ji.arch) if ji.is_pkgimage else None
+        cpu = cpu_check(ji.targets, t, s, ji.arch, ji.julia_version) if ji.is_pkgimage else None
         cells.append(fleet_cell(s.cpu, cpu, verdict(load_checks(ji, s, image, cpu))))
     return cells
 
@@ -300,7 +302,7 @@ def inspect_ji(path: str | Path, session: Session | None = None, *, detail: bool
     t = tables_for(ji.julia_version, ji.arch)
     image: dict[str, Any] = (image_facts(ji) if ji.is_pkgimage
                              else {"path": str(ji.image_path), "exists": ji.image_path.is_file()})
-    cpu = cpu_check(ji.targets, t, session, ji.arch) if ji.is_pkgimage else None
+    cpu = cpu_check(ji.targets, t, session, ji.arch, ji.julia_version) if ji.is_pkgimage else None
     checks = load_checks(ji, session, image, cpu)
     report: dict[str, Any] = {
         "kind": "ji", "path": str(ji.path), "size": ji.size, "format": ji.format, "byte_order": ji.byte_order,
@@ -400,7 +402,7 @@ def inspect_image(path: str | Path, session: Session | None = None, *,
         "julia_version": header.julia_version if header else None, "format": info.format,
         "arch": info.arch, "nshards": getattr(info, "nshards", None), "nfuncs": getattr(info, "nfuncs", None),
         "targets": targets, "crc32c": f"{crc32c_file(p):#010x}",
-        "cpu": cpu_check(list(info.targets), t, session, info.arch),
+        "cpu": cpu_check(list(info.targets), t, session, info.arch, version),
     }
     for ext in (".ji",):
         sibling = p.with_suffix(ext)
@@ -412,7 +414,7 @@ def inspect_image(path: str | Path, session: Session | None = None, *,
     if fleet:
         cells = []
         for s in fleet:
-            cpu = cpu_check(list(info.targets), t, s, info.arch)
+            cpu = cpu_check(list(info.targets), t, s, info.arch, version)
             ok = cpu.get("ok")
             v = {"loads": ok, "rejected_by": None if ok is not False else cpu.get("reason", "target mismatch"),
                  "reason": cpu.get("message")}

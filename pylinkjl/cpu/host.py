@@ -117,18 +117,19 @@ def _from_newer_table(name: str, t: CpuTables) -> HostCpu | None:
 
 
 def _other_family(key: str, t: CpuTables) -> str | None:
-    from pylinkjl.cpu.tables import load  # local: avoid loading other tables unless needed
+    from pylinkjl.cpu.tables import NEWEST_LINE, load  # local: avoid loading other tables unless needed
 
     for arch, fam in (("x86_64", "x86"), ("aarch64", "aarch64")):
         if fam == t.family:
             continue
-        try:
-            other = load(t.version, arch)
-        except TargetError:
-            continue
-        cand = other.normalize(_COMMON.get(key, key))
-        if cand in other.cpus or (key in _X86_LEVELS and fam == "x86"):
-            return arch
+        for version in (t.version, (*NEWEST_LINE, 10**6)):  # a CPU this Julia does not know yet (apple-m2 on 1.9)
+            try:
+                other = load(version, arch)
+            except TargetError:
+                continue
+            cand = other.normalize(_COMMON.get(key, key))
+            if cand in other.cpus or (key in _X86_LEVELS and fam == "x86"):
+                return arch
     return None
 
 

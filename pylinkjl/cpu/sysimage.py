@@ -25,10 +25,16 @@ class SystemImage:
     targets: tuple[TargetRecord, ...]
     cpu_target_string: str | None = None  # stored by the 1.13 line
 
-    def fits(self, arch: str, t: CpuTables) -> str | None:
-        """Why a cache of ``arch`` read with tables ``t`` cannot be judged against this image, or None."""
+    def fits(self, arch: str, t: CpuTables, julia_version: str | None = None) -> str | None:
+        """Why a cache of ``arch`` and ``julia_version`` (read with tables ``t``) cannot have been written by
+        this system image's Julia, or None. Julia would reject such a cache by its header already."""
+        from pylinkjl.images.decode import line_of_version
+
         if arch != self.arch:
             return f"the system image is {self.arch}, the cache {arch}: another Julia install"
+        if julia_version is not None and line_of_version(julia_version) != self.line:
+            return (f"the system image has the Julia {self.line} layout, the cache was written by Julia "
+                    f"{julia_version}: another Julia version")
         words = {r.nwords for r in self.targets}
         if words != {t.nwords}:
             return (f"the system image's targets have {sorted(words)} feature words, {t.label} uses {t.nwords}: "
