@@ -80,7 +80,9 @@ def named_cpu(name: str, t: CpuTables) -> HostCpu:
         return detect_host(t)
     if key in _X86_LEVELS and t.family == "x86":
         bits = F.bits_of(_X86_LEVELS[key].split(","), t)
-        return HostCpu(key, t.family, F.enable_depends(bits, t), source=f"psABI level {key}",
+        # Julia never calls a host by a psABI level (its name comes from CPUID or LLVM's host name), so the
+        # name is one no image target carries: it must not name-match a target spelled `x86-64-v4`.
+        return HostCpu(f"({key})", t.family, F.enable_depends(bits, t), source=f"psABI level {key}",
                        notes=[f"{key} is not a Julia CPU name; `native` on such a machine would use its real name"])
     julia = t.normalize(_COMMON.get(key, key))
     julia = t.normalize(_COMMON.get(julia, julia))
