@@ -166,14 +166,18 @@ def _row(path: Path, version_dir: str, session: Session,
     ji = read_ji(path)
     t = tables_for(ji.julia_version, ji.arch)
     image: dict[str, Any] = image_facts(ji) if ji.is_pkgimage else {"path": str(ji.image_path), "exists": False}
-    cpu = cpu_check(ji.targets, t, session, ji.arch, ji.julia_version) if ji.is_pkgimage else None
-    v = verdict(load_checks(ji, session, image, cpu))
+    cells = fleet_verdicts(ji, t, image, fleet) if fleet else None
+    if cells:  # the row's own verdict is the first CPU's (a CPU of another architecture: unknown)
+        v = {k: cells[0][k] for k in ("loads", "rejected_by", "reason")}
+    else:
+        cpu = cpu_check(ji.targets, t, session, ji.arch, ji.julia_version) if ji.is_pkgimage else None
+        v = verdict(load_checks(ji, session, image, cpu))
     hashed = ji.size + int(image.get("size", 0) if "crc32c" in image else 0)
     row = CacheRow(str(path), ji.package, ji.worklist[0].uuid if ji.worklist else None, ji.julia_version,
                    version_dir, str(ji.cache_flags), f"{ji.cache_flags_byte:#04x}", [r.name for r in ji.targets],
                    ji.is_pkgimage, image["path"] if ji.is_pkgimage else None, bool(image.get("exists")),
                    ji.crc_ji_ok, image.get("crc_ok"), v["loads"], v["rejected_by"], v["reason"], ji.size,
-                   image.get("size"), fleet_verdicts(ji, t, image, fleet) if fleet else None)
+                   image.get("size"), cells)
     return row, hashed
 
 
