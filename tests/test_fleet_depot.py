@@ -182,7 +182,7 @@ def sysimage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_sysimage_targets_are_read(sysimage: Path) -> None:
     image = read_sysimage(sysimage)
-    assert image.arch == "x86_64" and image.line == "1.10"
+    assert image.arch == "x86_64" and image.layout == "1.10"
     assert [r.name for r in image.targets] == ["haswell", "skylake-avx512"]
 
 

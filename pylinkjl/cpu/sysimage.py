@@ -3,7 +3,8 @@
 A system image carries the same ``jl_image_pointers`` / ``jl_dispatch_target_ids`` tables as a package
 image (julia-linking.md §3.2, §4.2), so :func:`pylinkjl.images.decode.read_image` reads its target list;
 this module keeps only what the CPU matcher needs from it. The Julia version is not stored in a
-system image (no cache header); a target's feature-word count tells the 1.12+ x86 tables from 1.9-1.11's.
+system image (no cache header): its layout and its targets' feature-word count (the 1.12+ x86 tables have
+12 words, 1.9-1.11 eleven) are what can be compared with a cache.
 """
 
 from __future__ import annotations
@@ -21,19 +22,19 @@ from pylinkjl.errors import InputError
 class SystemImage:
     path: Path
     arch: str  # x86_64, aarch64, ... as the image's header says
-    line: str  # layout line of its tables (1.9, 1.10, 1.11, 1.13)
+    layout: str  # image layout of its tables (1.9, 1.10, 1.11, 1.13; images/layout.py)
     targets: tuple[TargetRecord, ...]
     cpu_target_string: str | None = None  # stored by the 1.13 line
 
     def fits(self, arch: str, t: CpuTables, julia_version: str | None = None) -> str | None:
         """Why a cache of ``arch`` and ``julia_version`` (read with tables ``t``) cannot have been written by
         this system image's Julia, or None. Julia would reject such a cache by its header already."""
-        from pylinkjl.images.decode import line_of_version
+        from pylinkjl.images.layout import layout_of_version
 
         if arch != self.arch:
             return f"the system image is {self.arch}, the cache {arch}: another Julia install"
-        if julia_version is not None and line_of_version(julia_version) != self.line:
-            return (f"the system image has the Julia {self.line} layout, the cache was written by Julia "
+        if julia_version is not None and layout_of_version(julia_version) != self.layout:
+            return (f"the system image has the Julia {self.layout} layout, the cache was written by Julia "
                     f"{julia_version}: another Julia version")
         words = {r.nwords for r in self.targets}
         if words != {t.nwords}:
@@ -42,7 +43,7 @@ class SystemImage:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "arch": self.arch, "line": self.line,
+        return {"path": str(self.path), "arch": self.arch, "layout": self.layout,
                 "targets": [r.name for r in self.targets], "cpu_target_string": self.cpu_target_string}
 
 
@@ -56,4 +57,4 @@ def read_sysimage(path: str | Path) -> SystemImage:
     info = read_image(p)
     if not info.targets:
         raise InputError(p, "no CPU target list found in this image", hint="is it a Julia system image?")
-    return SystemImage(p, info.arch, info.line, tuple(info.targets), info.cpu_target_string)
+    return SystemImage(p, info.arch, info.layout, tuple(info.targets), info.cpu_target_string)
