@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from pylinkjl.caches.ji import read_ji
-from pylinkjl.caches.verdict import Session, cpu_check, image_facts, load_checks, tables_for, verdict
+from pylinkjl.caches.verdict import (
+    Session,
+    cpu_check,
+    fleet_verdicts,
+    image_facts,
+    load_checks,
+    tables_for,
+    verdict,
+)
 from pylinkjl.errors import InputError, PylinkjlError
 
 log = logging.getLogger("pylinkjl.caches.depot")
@@ -51,14 +59,20 @@ class CacheRow:
     reason: str | None
     size: int
     image_size: int | None
+    cells: list[dict[str, Any]] | None = None  # with a fleet: one verdict per CPU (fleet_cell)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
+        out = dict(vars(self))
+        if self.cells is None:
+            del out["cells"]
+        return out
 
 
 @dataclass
 class DepotReport:
     depots: list[str]
+    cpus: list[str] | None = None  # the fleet's CPU names (columns of the matrix), None: one session
+    sysimage: dict[str, Any] | None = None
     rows: list[CacheRow] = field(default_factory=list)
     orphans: list[dict[str, str]] = field(default_factory=list)
     stale: list[dict[str, str]] = field(default_factory=list)
@@ -77,9 +91,29 @@ class DepotReport:
             "bytes_hashed": self.bytes_hashed, "seconds": round(self.seconds, 3),
         }
 
+    @property
+    def fleet_summary(self) -> list[dict[str, Any]]:
+        """Per CPU of the fleet: how many caches load, are rejected (and why), or do not apply (other arch)."""
+        out = []
+        for i, cpu in enumerate(self.cpus or []):
+            cells = [r.cells[i] for r in self.rows if r.cells]
+            reasons = Counter(c["rejected_by"] for c in cells if c["loads"] is False)
+            out.append({"cpu": cpu, "loads": sum(c["loads"] is True for c in cells),
+                        "rejected": sum(c["loads"] is False for c in cells),
+                        "not_applicable": sum(not c["applies"] for c in cells),
+                        "unknown": sum(c["applies"] and c["loads"] is None for c in cells),
+                        "rejected_by": dict(sorted(reasons.items()))})
+        return out
+
     def to_dict(self) -> dict[str, Any]:
-        return {"depots": self.depots, "summary": self.summary, "caches": [r.to_dict() for r in self.rows],
-                "orphans": self.orphans, "stale": self.stale, "errors": self.errors}
+        out: dict[str, Any] = {"depots": self.depots, "summary": self.summary}
+        if self.cpus:
+            out.update(cpus=self.cpus, fleet=self.fleet_summary)
+        if self.sysimage:
+            out["sysimage"] = self.sysimage
+        out.update(caches=[r.to_dict() for r in self.rows], orphans=self.orphans, stale=self.stale,
+                   errors=self.errors)
+        return out
 
 
 def compiled_dirs(depot: Path) -> list[Path]:
@@ -127,40 +161,49 @@ def _plan_package(pkg_dir: Path, version_dir: str, plan: _Plan) -> None:
                                "why": "left over by an interrupted precompile (jl_XXXXXX)"})
 
 
-def _row(path: Path, version_dir: str, session: Session) -> tuple[CacheRow, int]:
+def _row(path: Path, version_dir: str, session: Session,
+         fleet: list[Session] | None = None) -> tuple[CacheRow, int]:
     ji = read_ji(path)
     t = tables_for(ji.julia_version, ji.arch)
     image: dict[str, Any] = image_facts(ji) if ji.is_pkgimage else {"path": str(ji.image_path), "exists": False}
-    cpu = cpu_check(ji.targets, t, session) if ji.is_pkgimage else None
-    v = verdict(load_checks(ji, session, image, cpu))
+    cells = fleet_verdicts(ji, t, image, fleet) if fleet else None
+    if cells:  # the row's own verdict is the first CPU's (a CPU of another architecture: unknown)
+        v = {k: cells[0][k] for k in ("loads", "rejected_by", "reason")}
+    else:
+        cpu = cpu_check(ji.targets, t, session, ji.arch, ji.julia_version) if ji.is_pkgimage else None
+        v = verdict(load_checks(ji, session, image, cpu))
     hashed = ji.size + int(image.get("size", 0) if "crc32c" in image else 0)
     row = CacheRow(str(path), ji.package, ji.worklist[0].uuid if ji.worklist else None, ji.julia_version,
                    version_dir, str(ji.cache_flags), f"{ji.cache_flags_byte:#04x}", [r.name for r in ji.targets],
                    ji.is_pkgimage, image["path"] if ji.is_pkgimage else None, bool(image.get("exists")),
                    ji.crc_ji_ok, image.get("crc_ok"), v["loads"], v["rejected_by"], v["reason"], ji.size,
-                   image.get("size"))
+                   image.get("size"), cells)
     return row, hashed
 
 
 def scan_depot(depots: Iterable[str | os.PathLike[str]], session: Session | None = None, *,
                progress: Callable[[int], None] | None = None, workers: int | None = None,
-               on_plan: Callable[[int], None] | None = None) -> DepotReport:
+               on_plan: Callable[[int], None] | None = None, cpus: list[str] | None = None) -> DepotReport:
     """Read every cache of ``depots``. ``on_plan(n)`` is told how many caches there are, then
-    ``progress(1)`` after each one (for a progress bar)."""
+    ``progress(1)`` after each one (for a progress bar). With ``cpus`` (a fleet), every row also holds
+    one verdict per CPU (``CacheRow.cells``, the columns of a matrix); each file is read once."""
     start = time.perf_counter()
     paths = [Path(d).expanduser() for d in depots]
     session = session or Session()
+    fleet = [session.for_cpu(c) for c in cpus] if cpus else None
     plan = _plan(paths)
-    report = DepotReport([str(p) for p in paths], orphans=plan.orphans, stale=plan.stale)
+    report = DepotReport([str(p) for p in paths], cpus=list(cpus) if cpus else None,
+                         sysimage=session.sysimage.to_dict() if session.sysimage else None,
+                         orphans=plan.orphans, stale=plan.stale)
     if on_plan:
         on_plan(len(plan.caches))
     if plan.caches:
-        _prime_hosts(plan.caches, session)
+        _prime_hosts(plan.caches, [session, *(fleet or [])])
 
     def job(item: tuple[Path, str]) -> tuple[Path, str, CacheRow | None, int, str | None]:
         path, vdir = item
         try:
-            row, hashed = _row(path, vdir, session)
+            row, hashed = _row(path, vdir, session, fleet)
             return path, vdir, row, hashed, None
         except PylinkjlError as e:
             return path, vdir, None, 0, str(e)
@@ -189,7 +232,7 @@ def scan_depot(depots: Iterable[str | os.PathLike[str]], session: Session | None
     return report
 
 
-def _prime_hosts(caches: list[tuple[Path, str]], session: Session) -> None:
+def _prime_hosts(caches: list[tuple[Path, str]], sessions: list[Session]) -> None:
     """Detect the host once per (version, arch) before the threads start (it reads /proc/cpuinfo)."""
     seen: set[str] = set()
     for path, _ in caches[:64]:
@@ -202,7 +245,9 @@ def _prime_hosts(caches: list[tuple[Path, str]], session: Session) -> None:
             continue
         seen.add(key)
         t = tables_for(ji.julia_version, ji.arch)
-        if t is not None:
+        if t is None:
+            continue
+        for session in sessions:
             try:
                 session.host(t)
             except PylinkjlError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import platform
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,8 @@ from pylinkjl.caches.flags import DEFAULT, CacheFlags, flags_match
 from pylinkjl.caches.ji import JI_MAGIC, JiFile, crc32c_file, find_embedded_header, mapped, read_ji
 from pylinkjl.cpu import features as F
 from pylinkjl.cpu.host import HostCpu, WrongArchitecture, detect_host, named_cpu
-from pylinkjl.cpu.match import jit_target, match_targets
+from pylinkjl.cpu.match import JitTarget, jit_target, match_sysimage, match_targets
+from pylinkjl.cpu.sysimage import SystemImage
 from pylinkjl.cpu.tables import CpuTables, load, parse_version
 from pylinkjl.errors import InputError, PylinkjlError, TargetError
 from pylinkjl.target import host_os, julia_kernel
@@ -39,7 +40,12 @@ class Session:
     pkgimages_existing: bool = False
     cpu: str | None = None  # a CPU name (--cpu); None: this machine
     cpu_target: str = "native"  # the session's -C
+    sysimage: SystemImage | None = None  # the session's system image (--sysimage); None: not modelled
     _hosts: dict[tuple[Any, ...], HostCpu | TargetError] = field(default_factory=dict, repr=False)
+
+    def for_cpu(self, cpu: str | None) -> Session:
+        """The same session on another CPU (one column of a fleet)."""
+        return replace(self, cpu=cpu, _hosts={})
 
     def host(self, t: CpuTables) -> HostCpu:
         """The (cached) host CPU for these tables; raises TargetError/WrongArchitecture."""
@@ -92,8 +98,33 @@ def describe_target(i: int, rec: TargetRecord, t: CpuTables | None) -> dict[str,
     return out
 
 
-def cpu_check(targets: list[TargetRecord], t: CpuTables | None, session: Session) -> dict[str, Any]:
-    """Would a session on ``session``'s CPU pick one of ``targets``? Julia's reasons, per target."""
+def _sysimage_step(image: SystemImage, arch: str, julia_version: str | None, jit: JitTarget, t: CpuTables,
+                   host: HostCpu) -> tuple[dict[str, Any], JitTarget | None]:
+    """Load the session's system image on ``host`` (``sysimg_init_cb``): its report, and the JIT target the
+    package images are then matched against (None: Julia does not start with it)."""
+    why = image.fits(arch, t, julia_version)
+    if why is not None:
+        return {"path": str(image.path), "starts": None, "message": why}, None
+    sm = match_sysimage(list(image.targets), jit, t)
+    rep: dict[str, Any] = {
+        "path": str(image.path), "starts": sm.starts, "chosen": sm.result.best,
+        "chosen_name": None if sm.result.best is None else image.targets[sm.result.best].name,
+        "jit_narrowed": sm.narrowed,
+        "targets": [{"index": v.index, "name": v.name, "reason": v.reason, "missing": v.missing}
+                    for v in sm.result.verdicts],
+    }
+    if not sm.starts:
+        rep["message"] = f"Julia does not start on {host.name} with {image.path.name}: {sm.error}"
+        return rep, None
+    return rep, sm.jit
+
+
+def cpu_check(targets: list[TargetRecord], t: CpuTables | None, session: Session, arch: str | None = None,
+              julia_version: str | None = None) -> dict[str, Any]:
+    """Would a session on ``session``'s CPU pick one of ``targets``? Julia's reasons, per target. With a
+    system image in the session, the image is judged against the JIT target that system image leaves
+    (julia-linking.md §4.2); ``arch`` is the cache's architecture (default: the tables')."""
+    arch = arch or (t.arch if t is not None else "")
     if t is None:
         return {"ok": None, "message": "no CPU tables for this Julia version: target matching not checked"}
     try:
@@ -105,6 +136,13 @@ def cpu_check(targets: list[TargetRecord], t: CpuTables | None, session: Session
         return {"ok": False, "message": f"targets {bad} have a feature-word count other than {t.label}'s "
                                         f"{t.nwords}: written by another Julia version"}
     jit = jit_target(host.name, host.features, t, assumed=host.unknown, cpu_target=session.cpu_target)
+    sys_report: dict[str, Any] | None = None
+    if session.sysimage is not None:
+        sys_report, sys_jit = _sysimage_step(session.sysimage, arch, julia_version, jit, t, host)
+        if sys_jit is None:
+            return {"ok": False, "host": host.describe(t), "message": sys_report["message"],
+                    "reason": "system image", "sysimage": sys_report}
+        jit = sys_jit
     result = match_targets(targets, jit, t)
     out: dict[str, Any] = {
         "ok": result.ok, "host": host.describe(t), "session_target": {"name": jit.name, "nfeatures": F.popcount(jit.en)},
@@ -113,6 +151,8 @@ def cpu_check(targets: list[TargetRecord], t: CpuTables | None, session: Session
                      "assumed": v.assumed} for v in result.verdicts],
         "message": result.message,
     }
+    if sys_report is not None:
+        out["sysimage"] = sys_report
     assumed = sorted({a for v in result.verdicts for a in v.assumed})
     if assumed:
         out["assumptions"] = (f"{', '.join(assumed)}: used by the image but not reported by "
@@ -165,7 +205,7 @@ def load_checks(ji: JiFile, session: Session, image: dict[str, Any], cpu: dict[s
                              if not uses else "session uses pkgimages"))
         if cpu is not None:
             msg = cpu.get("message") or f"target {cpu.get('chosen')} ({cpu.get('chosen_name')}) selected"
-            checks.append(_check("cpu target", cpu.get("ok"), "target mismatch", msg))
+            checks.append(_check("cpu target", cpu.get("ok"), cpu.get("reason", "target mismatch"), msg))
         checks.append(_check("image present", bool(image.get("exists")), "missing ocachefile",
                              f"pkgimage {image['path']} " + ("found" if image.get("exists") else "was not found")))
     checks.append(_check("cache checksum", ji.crc_ji_ok, "invalid checksum",
@@ -199,6 +239,49 @@ def verdict(checks: list[dict[str, Any]]) -> dict[str, Any]:
             "unchecked": ["source files and dependency build ids (need the package sources and the session)"]}
 
 
+def _short(names: list[str], limit: int = 3) -> str:
+    more = f" +{len(names) - limit}" if len(names) > limit else ""
+    return ",".join(names[:limit]) + more
+
+
+def fleet_cell(cpu_name: str | None, cpu: dict[str, Any] | None, v: dict[str, Any]) -> dict[str, Any]:
+    """One cell of a cache x CPU matrix: loads / rejected, and why in a few words."""
+    cell: dict[str, Any] = {"cpu": cpu_name or "this machine", "applies": True, "loads": v["loads"],
+                            "rejected_by": v["rejected_by"], "reason": v["reason"], "target": None}
+    if cpu is not None and cpu.get("wrong_architecture"):
+        cell.update(applies=False, loads=None, rejected_by=None, reason=cpu.get("message"), short="n/a (other arch)")
+        return cell
+    if cpu is not None and cpu.get("ok"):
+        cell["target"] = cpu.get("chosen_name")
+    if cpu is not None and cpu.get("sysimage"):
+        cell["sysimage_target"] = cpu["sysimage"].get("chosen_name")
+    if v["loads"] is True:
+        cell["short"] = f"loads ({cell['target']})" if cell["target"] else "loads"
+    elif v["loads"] is None:
+        cell["short"] = "unknown"
+    elif v["rejected_by"] == "target mismatch" and cpu is not None and cpu.get("targets"):
+        lacking: list[str] = min((t["missing"] for t in cpu["targets"] if t["missing"]), key=len, default=[])
+        cell["short"] = f"rejected: lacks {_short(lacking)}" if lacking else "rejected: target mismatch"
+        cell["lacks"] = lacking
+    elif v["rejected_by"] == "system image" and cpu is not None:
+        sysimg = cpu.get("sysimage", {})
+        cell["short"] = ("rejected: julia does not start" if sysimg.get("starts") is False
+                         else "rejected: sysimage of another Julia")
+    else:
+        cell["short"] = f"rejected: {v['rejected_by']}"
+    return cell
+
+
+def fleet_verdicts(ji: JiFile, t: CpuTables | None, image: dict[str, Any],
+                   sessions: list[Session]) -> list[dict[str, Any]]:
+    """The load verdict of one ``.ji`` in each session (one per CPU), as matrix cells."""
+    cells = []
+    for s in sessions:
+        cpu = cpu_check(ji.targets, t, s, ji.arch, ji.julia_version) if ji.is_pkgimage else None
+        cells.append(fleet_cell(s.cpu, cpu, verdict(load_checks(ji, s, image, cpu))))
+    return cells
+
+
 def image_facts(ji: JiFile, image_path: Path | None = None, *, verify: bool = True) -> dict[str, Any]:
     path = image_path or ji.image_path
     out: dict[str, Any] = {"path": str(path), "exists": path.is_file()}
@@ -210,14 +293,16 @@ def image_facts(ji: JiFile, image_path: Path | None = None, *, verify: bool = Tr
     return out
 
 
-def inspect_ji(path: str | Path, session: Session | None = None, *, detail: bool = True) -> dict[str, Any]:
-    """Everything about a ``.ji``: header, flags, modules, targets, checksums, and the load verdict."""
+def inspect_ji(path: str | Path, session: Session | None = None, *, detail: bool = True,
+               fleet: list[Session] | None = None) -> dict[str, Any]:
+    """Everything about a ``.ji``: header, flags, modules, targets, checksums, and the load verdict
+    (with ``fleet``: also the verdict in each of those sessions, one per CPU)."""
     session = session or Session()
     ji = read_ji(path)
     t = tables_for(ji.julia_version, ji.arch)
     image: dict[str, Any] = (image_facts(ji) if ji.is_pkgimage
                              else {"path": str(ji.image_path), "exists": ji.image_path.is_file()})
-    cpu = cpu_check(ji.targets, t, session) if ji.is_pkgimage else None
+    cpu = cpu_check(ji.targets, t, session, ji.arch, ji.julia_version) if ji.is_pkgimage else None
     checks = load_checks(ji, session, image, cpu)
     report: dict[str, Any] = {
         "kind": "ji", "path": str(ji.path), "size": ji.size, "format": ji.format, "byte_order": ji.byte_order,
@@ -244,6 +329,8 @@ def inspect_ji(path: str | Path, session: Session | None = None, *, detail: bool
     }
     if t is not None:
         report["tables"] = t.label
+    if fleet:
+        report["fleet"] = fleet_verdicts(ji, t, image, fleet)
     if ji.format == 15:
         report.update(gc_abi=ji.gc_abi, header_flags=ji.header_flags)
     if detail:
@@ -289,7 +376,8 @@ def image_target_list(path: Path) -> tuple[bytes | None, str]:
         return None, f" (image reader: {e})"
 
 
-def inspect_image(path: str | Path, session: Session | None = None) -> dict[str, Any]:
+def inspect_image(path: str | Path, session: Session | None = None, *,
+                  fleet: list[Session] | None = None) -> dict[str, Any]:
     """An image: its Julia line, targets with feature names, clone counts, and the CPU verdict."""
     from pylinkjl.images.decode import read_image  # LIEF-based; imported only here
 
@@ -314,7 +402,7 @@ def inspect_image(path: str | Path, session: Session | None = None) -> dict[str,
         "julia_version": header.julia_version if header else None, "format": info.format,
         "arch": info.arch, "nshards": getattr(info, "nshards", None), "nfuncs": getattr(info, "nfuncs", None),
         "targets": targets, "crc32c": f"{crc32c_file(p):#010x}",
-        "cpu": cpu_check(list(info.targets), t, session),
+        "cpu": cpu_check(list(info.targets), t, session, info.arch, version),
     }
     for ext in (".ji",):
         sibling = p.with_suffix(ext)
@@ -323,6 +411,15 @@ def inspect_image(path: str | Path, session: Session | None = None) -> dict[str,
             pair = pair_check(ji, p)
             pair.update(ji=str(sibling), crc_ok=int(report["crc32c"], 16) == ji.crc_so)
             report["cache"] = pair
+    if fleet:
+        cells = []
+        for s in fleet:
+            cpu = cpu_check(list(info.targets), t, s, info.arch, version)
+            ok = cpu.get("ok")
+            v = {"loads": ok, "rejected_by": None if ok is not False else cpu.get("reason", "target mismatch"),
+                 "reason": cpu.get("message")}
+            cells.append(fleet_cell(s.cpu, cpu, v))
+        report["fleet"] = cells
     return report
 
 
@@ -333,8 +430,9 @@ def _line_version(line: str, targets: list[TargetRecord]) -> str:
     return f"{line}.0" if line.count(".") == 1 else line
 
 
-def inspect_path(path: str | Path, session: Session | None = None) -> dict[str, Any]:
+def inspect_path(path: str | Path, session: Session | None = None, *,
+                 fleet: list[Session] | None = None) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise InputError(p, "no such file")
-    return inspect_ji(p, session) if is_ji(p) else inspect_image(p, session)
+    return inspect_ji(p, session, fleet=fleet) if is_ji(p) else inspect_image(p, session, fleet=fleet)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
+from typing import Any
+
 import click
 
 from pylinkjl.cli.common import emit_json, reporting, setup_logging
 from pylinkjl.cpu import tables as T
+from pylinkjl.cpu.cpulist import parse_cpu_list
 from pylinkjl.cpu.cpuparse import explain_cpu_target, guess_arch
+from pylinkjl.cpu.fleet import FleetCheck, check_fleet, propose_fleet, split_by_arch
 from pylinkjl.cpu.host import named_cpu
 from pylinkjl.cpu.official import known_arches, official_strings
 from pylinkjl.errors import TargetError
@@ -46,6 +51,55 @@ def _recommend(arch: str, as_json: bool, julia: str, verbose: int) -> None:
                "build package images that load wherever the official Julia runs.")
 
 
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
+
+
+def _render_check(check: FleetCheck, echo: Any) -> None:
+    width = max(len(c.cpu) for c in check.choices)
+    runs = [f"{c.chosen} {c.chosen_name}" if c.chosen is not None else "none" for c in check.choices]
+    rw = max(len("runs target"), *(len(r) for r in runs))
+    echo(f"  {'cpu'.ljust(width)}  {'runs target'.ljust(rw)}  vector   gives up against native")
+    for c, r in zip(check.choices, runs):
+        if c.chosen is None:
+            echo(f"  {c.cpu.ljust(width)}  {r.ljust(rw)}  -        REJECTED: {(c.message or '').splitlines()[0]}")
+            continue
+        lost = f"vectors {c.native_vector} -> {c.vector}; " if c.vector_bits < c.native_vector_bits else ""
+        feats = ", ".join(c.gives_up) if c.gives_up else "nothing"
+        echo(f"  {c.cpu.ljust(width)}  {r.ljust(rw)}  {c.vector:7}  {lost}{feats}")
+
+
+def _fleet(string: str | None, fleet: str, julia: str, arch: str | None, cpu: str | None,
+           max_targets: int | None, as_json: bool) -> None:
+    names = parse_cpu_list(fleet) or []
+    out: list[dict[str, Any]] = []
+    if string is not None and arch is None:
+        arch = guess_arch(string, julia)
+    for a, cpus in split_by_arch(names, julia, arch).items():
+        t = T.load(julia, a)
+        build = named_cpu(cpu, t) if cpu else None
+        if string is not None:
+            check = check_fleet(string, cpus, t, build=build)
+            out.append(check.to_dict())
+            if not as_json:
+                click.echo(f"{a} fleet ({t.label} tables): {_n(len(cpus), 'CPU')}, {_n(check.ntargets, 'target')}, "
+                           + ("every CPU runs one" if check.valid else "NOT every CPU runs one"))
+                click.echo(f"  JULIA_CPU_TARGET={shlex.quote(string)}")
+                _render_check(check, click.echo)
+            continue
+        proposal = propose_fleet(cpus, t, max_targets=max_targets, build=build)
+        out.append(proposal.to_dict())
+        if as_json:
+            continue
+        click.echo(f"{a} fleet ({t.label} tables): {_n(len(cpus), 'CPU')}, {_n(proposal.check.ntargets, 'target')}")
+        click.echo(f"  JULIA_CPU_TARGET={shlex.quote(proposal.string)}")
+        _render_check(proposal.check, click.echo)
+        for note in proposal.notes:
+            click.echo(f"  note: {note}")
+    if as_json:
+        emit_json(out)
+
+
 @click.command("cpu-target")
 @click.argument("string", required=False)
 @click.option("--recommend", "recommend", metavar="ARCH", help="Show the official strings for ARCH (x86_64, aarch64, ...).")
@@ -55,15 +109,29 @@ def _recommend(arch: str, as_json: bool, julia: str, verbose: int) -> None:
 @click.option("--cpu", metavar="NAME", help="The build machine (resolves `native`; the first target is "
               "intersected with it). `native` means this machine.")
 @click.option("--sysimage-target", metavar="STRING", help="Julia 1.13+: what the `sysimage` keyword expands to.")
+@click.option("--fleet", metavar="CPU[,CPU...]", help="Propose a string that gives each CPU its best target with as "
+              "few targets as possible (one string per architecture), checked with the loader's matcher; with STRING, "
+              "check that string instead: which target each CPU runs and what it gives up against `native`.")
+@click.option("--max-targets", type=click.IntRange(1, 64), metavar="N", help="With --fleet: at most N targets per "
+              "architecture (merging costs features, vector width last).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("-v", "--verbose", count=True, help="List every feature of every target; with --recommend, "
               "what each target buys.")
 def cputarget_command(string: str | None, recommend: str | None, julia: str, arch: str | None, cpu: str | None,
-                      sysimage_target: str | None, as_json: bool, verbose: int) -> None:
+                      sysimage_target: str | None, fleet: str | None, max_targets: int | None, as_json: bool,
+                      verbose: int) -> None:
     """Parse, validate and explain a JULIA_CPU_TARGET string with Julia's rules and error messages,
-    or show the strings the official Julia binaries use (--recommend ARCH)."""
+    show the strings the official Julia binaries use (--recommend ARCH), or propose one for a fleet of
+    CPUs (--fleet)."""
     setup_logging(verbose - 1)
     with reporting(verbose, as_json):
+        if cpu is not None and "," in cpu:
+            raise TargetError(f"--cpu {cpu!r}: here --cpu names the one build machine; give a list with --fleet")
+        if fleet:
+            _fleet(string, fleet, julia, arch, cpu, max_targets, as_json)
+            return
+        if max_targets is not None:
+            raise TargetError("--max-targets needs --fleet")
         if recommend:
             _recommend(recommend, as_json, julia, verbose)
             return

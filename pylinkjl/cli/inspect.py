@@ -12,13 +12,19 @@ import click
 from pylinkjl.caches.flags import parse_session_flags
 from pylinkjl.caches.verdict import Session, inspect_path
 from pylinkjl.cli.common import emit_json, reporting, setup_logging
+from pylinkjl.cpu.cpulist import parse_cpu_list
+from pylinkjl.cpu.sysimage import read_sysimage
 
 
 def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options that describe the Julia session a cache would be loaded into (shared with ``depot``)."""
     for opt in reversed([
-        click.option("--cpu", metavar="NAME", help="Judge against this CPU instead of this machine: a Julia or LLVM "
-                     "name or alias (haswell, skylake-avx512, znver4, apple-m1, neoverse-v1, x86-64-v3, ...)."),
+        click.option("--cpu", metavar="NAME[,NAME...]", help="Judge against this CPU instead of this machine: a Julia "
+                     "or LLVM name or alias (haswell, skylake-avx512, znver4, apple-m1, neoverse-v1, x86-64-v3, ...); "
+                     "a comma-separated list judges each (a fleet)."),
+        click.option("--sysimage", "sysimage", metavar="SYS.so", type=click.Path(path_type=Path),
+                     help="The session's system image: package images are judged against the JIT target it leaves "
+                     "on each CPU, and a CPU it does not start on rejects everything."),
         click.option("--julia-version", metavar="VERSION", help="The session's Julia version (default: the one "
                      "that wrote each cache); any other version is an incompatible header, as in Julia."),
         click.option("--julia-commit", metavar="SHA", help="The session's Julia git commit (prefix)."),
@@ -34,10 +40,18 @@ def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def make_session(cpu: str | None, julia_version: str | None, julia_commit: str | None, julia_flags: str,
-                 cpu_target: str, julia_branch: str | None = None) -> Session:
+                 cpu_target: str, julia_branch: str | None = None,
+                 sysimage: Path | None = None) -> tuple[Session, list[Session] | None]:
+    """The session, and with several ``--cpu`` names one session per CPU. Every CPU name is checked
+    first (a bad one is a usage error, exit code 2, before any file is read)."""
+    names = parse_cpu_list(cpu)
     flags, existing = parse_session_flags(julia_flags)
-    return Session(julia_version=julia_version, julia_commit=julia_commit, julia_branch=julia_branch, flags=flags,
-                   pkgimages_existing=existing, cpu=cpu, cpu_target=cpu_target)
+    image = read_sysimage(sysimage) if sysimage is not None else None
+    session = Session(julia_version=julia_version, julia_commit=julia_commit, julia_branch=julia_branch, flags=flags,
+                      pkgimages_existing=existing, cpu=names[0] if names else None, cpu_target=cpu_target,
+                      sysimage=image)
+    fleet = [session.for_cpu(n) for n in names] if names and len(names) > 1 else None
+    return session, fleet
 
 
 def _yes(ok: object) -> str:
@@ -83,6 +97,16 @@ def render_cpu(cpu: dict[str, Any] | None, echo: Callable[[str], None]) -> None:
             echo(f"               needs {', '.join(t['missing'])}, which {host['name']} lacks")
     if cpu.get("assumptions"):
         echo(f"             assumption: {cpu['assumptions']}")
+
+
+def render_fleet(cells: list[dict[str, Any]] | None, echo: Callable[[str], None]) -> None:
+    """One line per CPU of a fleet: loads on which target, or rejected and why (the first CPU's detail is above)."""
+    if not cells:
+        return
+    width = max(len(c["cpu"]) for c in cells)
+    echo("  fleet")
+    for c in cells:
+        echo(f"    {c['cpu'].ljust(width)}  {c['short']}")
 
 
 def render_ji(r: dict[str, Any], verbose: int) -> None:
@@ -151,15 +175,16 @@ def render_image(r: dict[str, Any], verbose: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--check", is_flag=True, help="Exit with status 1 if a cache would be rejected.")
 @click.option("-v", "--verbose", count=True, help="All features, all checks, source files.")
-def inspect_command(paths: tuple[Path, ...], cpu: str | None, julia_version: str | None, julia_commit: str | None,
-                    julia_branch: str | None, julia_flags: str, cpu_target: str, as_json: bool, check: bool,
-                    verbose: int) -> None:
+def inspect_command(paths: tuple[Path, ...], cpu: str | None, sysimage: Path | None, julia_version: str | None,
+                    julia_commit: str | None, julia_branch: str | None, julia_flags: str, cpu_target: str,
+                    as_json: bool, check: bool, verbose: int) -> None:
     """Inspect .ji caches and package images: header, Julia version, flags, modules, CPU targets,
     checksums, and whether Julia would load them here (or on --cpu NAME), and if not, why."""
     setup_logging(verbose - 1)
     with reporting(verbose, as_json):
-        session = make_session(cpu, julia_version, julia_commit, julia_flags, cpu_target, julia_branch)
-        reports = [inspect_path(p, session) for p in paths]
+        session, fleet = make_session(cpu, julia_version, julia_commit, julia_flags, cpu_target, julia_branch,
+                                      sysimage)
+        reports = [inspect_path(p, session, fleet=fleet) for p in paths]
     if as_json:
         emit_json(reports[0] if len(reports) == 1 else reports)
     else:
@@ -167,6 +192,7 @@ def inspect_command(paths: tuple[Path, ...], cpu: str | None, julia_version: str
             if i:
                 click.echo()
             (render_ji if r["kind"] == "ji" else render_image)(r, verbose)
+            render_fleet(r.get("fleet"), click.echo)
     if check and any(r.get("verdict", {}).get("loads") is False or (r["kind"] == "image" and r["cpu"].get("ok") is False)
-                     for r in reports):
+                     or any(c["loads"] is False for c in r.get("fleet") or []) for r in reports):
         sys.exit(1)

@@ -9,6 +9,9 @@ Everything here works from the tables in ``data/`` (written down from Julia's C/
 - :mod:`.match`     which image target a Julia session would pick, or why none
 - :mod:`.host`      the CPU a session runs on: this machine, or one named with ``--cpu``
 - :mod:`.official`  the target strings of the official Julia binaries
+- :mod:`.cpulist`   a fleet as ``--cpu`` takes it (comma-separated, checked up front)
+- :mod:`.fleet`     propose a target string for a fleet, and check any string against one
+- :mod:`.sysimage`  the target list of a system image (what ``--sysimage`` matches first)
 """
 
 from __future__ import annotations

@@ -80,7 +80,9 @@ def named_cpu(name: str, t: CpuTables) -> HostCpu:
         return detect_host(t)
     if key in _X86_LEVELS and t.family == "x86":
         bits = F.bits_of(_X86_LEVELS[key].split(","), t)
-        return HostCpu(key, t.family, F.enable_depends(bits, t), source=f"psABI level {key}",
+        # Julia never calls a host by a psABI level (its name comes from CPUID or LLVM's host name), so the
+        # name is one no image target carries: it must not name-match a target spelled `x86-64-v4`.
+        return HostCpu(f"({key})", t.family, F.enable_depends(bits, t), source=f"psABI level {key}",
                        notes=[f"{key} is not a Julia CPU name; `native` on such a machine would use its real name"])
     julia = t.normalize(_COMMON.get(key, key))
     julia = t.normalize(_COMMON.get(julia, julia))
@@ -117,18 +119,19 @@ def _from_newer_table(name: str, t: CpuTables) -> HostCpu | None:
 
 
 def _other_family(key: str, t: CpuTables) -> str | None:
-    from pylinkjl.cpu.tables import load  # local: avoid loading other tables unless needed
+    from pylinkjl.cpu.tables import NEWEST_LINE, load  # local: avoid loading other tables unless needed
 
     for arch, fam in (("x86_64", "x86"), ("aarch64", "aarch64")):
         if fam == t.family:
             continue
-        try:
-            other = load(t.version, arch)
-        except TargetError:
-            continue
-        cand = other.normalize(_COMMON.get(key, key))
-        if cand in other.cpus or (key in _X86_LEVELS and fam == "x86"):
-            return arch
+        for version in (t.version, (*NEWEST_LINE, 10**6)):  # a CPU this Julia does not know yet (apple-m2 on 1.9)
+            try:
+                other = load(version, arch)
+            except TargetError:
+                continue
+            cand = other.normalize(_COMMON.get(key, key))
+            if cand in other.cpus or (key in _X86_LEVELS and fam == "x86"):
+                return arch
     return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pylinkjl.binfmt.targetlist import TargetRecord
+from pylinkjl.binfmt.targetlist import JL_TARGET_VEC_CALL, TargetRecord
 from pylinkjl.cpu import features as F
 from pylinkjl.cpu.cpuparse import TargetData, TargetSpec, parse_cpu_target, target_data
 from pylinkjl.cpu.tables import CpuTables
@@ -117,3 +117,59 @@ def rejection_message(verdicts: list[TargetVerdict], t: CpuTables) -> str:
     lines = ["Unable to find compatible target in cached code image."]
     lines += [f"Target {v.index} ({v.normalized}): {v.reason}" for v in verdicts]
     return "\n".join(lines)
+
+
+# -- the system image decides the JIT target (sysimg_init_cb, 1.9 - 1.13) ------------------------
+
+# features_disable_avx512 / features_disable_avx of processor_x86.cpp: cleared from the JIT target's
+# *enabled* set when the chosen system-image target has JL_TARGET_VEC_CALL and a narrower vector width.
+_X86_AVX512 = ("avx512f", "avx512dq", "avx512ifma", "avx512pf", "avx512er", "avx512cd", "avx512bw", "avx512vl",
+               "avx512vbmi", "avx512vpopcntdq", "avx512vbmi2", "avx512vnni", "avx512bitalg", "avx512vp2intersect",
+               "avx512bf16", "avx512fp16")
+_X86_AVX = ("avx", "fma", "f16c", "xsave", "avx2", "xop", "fma4", "xsaveopt", "xsavec", "xsaves", "vaes",
+            "vpclmulqdq")
+CX16_ERROR = ("Your CPU does not support the CX16 instruction, which is required by this version of Julia!  "
+              "This is often due to running inside of a virtualized environment.  Please read "
+              "https://docs.julialang.org/en/v1/devdocs/sysimg/ for more.")
+
+
+@dataclass
+class SysimageMatch:
+    """What ``sysimg_init_cb`` does with a session's JIT target when the system image is loaded."""
+
+    result: MatchResult  # the system image's targets, judged by the same walk as a package image's
+    jit: JitTarget  # the JIT target afterwards: what every package image is then matched against
+    error: str | None  # Julia's message when it does not start at all
+    narrowed: list[str] = field(default_factory=list)  # features dropped from the JIT target's enabled set
+
+    @property
+    def starts(self) -> bool:
+        return self.error is None
+
+
+def match_sysimage(image: list[TargetRecord], jit: JitTarget, t: CpuTables) -> SysimageMatch:
+    """Julia 1.9 - 1.13 ``sysimg_init_cb``: the x86-64 CX16 rule, then ``match_sysimg_targets`` over the
+    system image's targets, then the vector-width rule (a chosen target with ``JL_TARGET_VEC_CALL`` and a
+    narrower vector width clears AVX-512 / AVX / NEON from the JIT target's *enabled* features; its
+    disabled set is not recomputed, so package-image matching, which tests ``en & jit.dis``, is unchanged).
+    ``jl_check_pkgimage_clones`` then matches package images against this JIT target (``jit_targets.front()``)."""
+    if t.arch == "x86_64" and "cx16" in t.feature_bits and image:
+        allows_no_cx16 = any(not F.has(r.en, "cx16", t) for r in image)
+        if not allows_no_cx16 and not F.has(jit.en, "cx16", t):
+            empty = MatchResult(None, [], CX16_ERROR)
+            return SysimageMatch(empty, jit, CX16_ERROR)
+    result = match_targets(image, jit, t)
+    if result.best is None:
+        return SysimageMatch(result, jit, result.message)
+    chosen = image[result.best]
+    vreg = result.verdicts[result.best].vector_size
+    narrowed = 0
+    if vreg != F.max_vector_size(jit.en, t) and chosen.flags & JL_TARGET_VEC_CALL:
+        drop: tuple[str, ...] = ()
+        if t.family == "x86":
+            drop = (_X86_AVX512 if vreg < 64 else ()) + (_X86_AVX if vreg < 32 else ())
+        elif t.family == "aarch32":
+            drop = ("neon",)
+        narrowed = jit.en & F.bits_of([n for n in drop if n in t.feature_bits], t)
+    after = JitTarget(jit.name, jit.en & ~narrowed, jit.dis, jit.assumed & ~narrowed, jit.description)
+    return SysimageMatch(result, after, None, F.names(narrowed, t))
