@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pylinkjl.binfmt.elfsoname import soname_slot
-from pylinkjl.errors import InputError, MissingLibraryError
+from pylinkjl.errors import MissingLibraryError
 from pylinkjl.link.api import link_image, link_request
 from pylinkjl.link.plan import plan_link
 from pylinkjl.process import run_process
@@ -204,13 +204,47 @@ def wine_dlls(tmp_path_factory: pytest.TempPathFactory) -> tuple[WineRun, list[s
     return wine, names, wine.run(home / "bin", names)
 
 
-def test_the_windows_tree_tells_no_version(tmp_path: Path) -> None:
+@pytest.mark.parametrize("platform,os_,arch,source", [
+    ("manylinux_2_28_x86_64", "linux", "x86_64", "lib/ICl90UHn_libjulia.so.1.13.1"),
+    ("manylinux_2_28_aarch64", "linux", "aarch64", "lib/ICl90UHn_libjulia.so.1.13.1"),
+    ("macosx_11_0_arm64", "macos", "aarch64", "lib/JXacdAlp_libjulia.1.13.1.dylib"),
+    ("win_amd64", "windows", "x86_64", "bin/libjulia-internal.dll"),
+])
+def test_version_os_and_arch_of_every_real_tree(platform: str, os_: str, arch: str, source: str) -> None:
+    """None of the four has a version header, version_git.jl or VERSION: Linux and macOS tell it by their
+    (grafted) file names, the Windows DLL folder only by the code of ijl_ver_string."""
+    from pylinkjl.link.juliatree import open_tree
+
+    home = _home(platform)
+    assert not any((home / p).exists() for p in ("include", "VERSION", "share/julia/base"))
+    tree = open_tree(home)
+    assert (tree.version, tree.version_source, tree.os, tree.arch) == ("1.13.1", source, os_, arch)
+
+
+def test_the_windows_tree_links_without_a_version_given(tmp_path: Path) -> None:
     home = _home("win_amd64")
     assert not (home / "lib").exists() and (home / "bin/libjulia.dll").is_file()  # a folder of DLLs
-    with pytest.raises(InputError, match="--julia-version") as err:
-        plan_link(link_request(ARCHIVES / "1.13-windows-x86_64.a", tmp_path / "pkg.dll", target="windows-x86_64",
-                               julia_home=home, stub_missing=True))
-    assert err.value.exit_code == 3 and str(home) in str(err.value)
+    plan = plan_link(link_request(ARCHIVES / "1.13-windows-x86_64.a", tmp_path / "pkg.dll", target="windows-x86_64",
+                                  julia_home=home, stub_missing=True))
+    assert plan.line == "release-1.13" and f"-L{home / 'bin'}" in plan.argv
+
+
+def test_the_aarch64_getter_decoder_on_real_code() -> None:
+    """The adrp/add/ret shape binfmt/runtimeversion.py decodes for Windows on Arm, checked on the real
+    aarch64 ijl_ver_string (ELF: the same instructions)."""
+    import lief
+
+    from pylinkjl.binfmt.runtimeversion import _target_of_getter
+
+    internal = Path(require_runtime("manylinux_2_28_aarch64")["libjulia_internal"])
+    binary = lief.parse(str(internal))
+    assert isinstance(binary, lief.ELF.Binary)
+    symbol = next(s for s in binary.dynamic_symbols if s.name == "ijl_ver_string")
+    code = bytes(binary.get_content_from_virtual_address(symbol.value, 12))
+    target = _target_of_getter(0xAA64, symbol.value, code)
+    assert target is not None
+    assert bytes(binary.get_content_from_virtual_address(target, 7)) == b"1.13.1\0"
+    assert _target_of_getter(0xAA64, symbol.value, code[4:] + code[:4]) is None  # another shape: no guess
 
 
 @pytest.mark.parametrize("line,archive", WINDOWS_CASES)

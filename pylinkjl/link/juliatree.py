@@ -4,8 +4,9 @@ Mirrors the directory helpers of ``Base.Linking`` (julia-linking.md §1.1, §1.4
 ``private_libdir``, ``shlibdir`` and the three in-tree places Julia looks for its bundled ``lld``.
 The version comes from ``include/julia/julia_version.h``, else ``share/julia/base/version_git.jl`` or a
 ``VERSION`` file, else the runtime's own file names (``libjulia.so.1.13.1``, ``libjulia.1.13.1.dylib``, also
-when grafted: ``ICl90UHn_libjulia.so.1.13.1``); a tree that tells none (a Windows folder of DLLs) has no
-version and the link needs ``--julia-version``. The OS comes from which ``libjulia`` files exist; the
+when grafted: ``ICl90UHn_libjulia.so.1.13.1``), else on Windows the string ``ijl_ver_string`` of
+``bin/libjulia-internal.dll`` returns (read from its code); a tree that tells none has no version and the
+link needs ``--julia-version``. The OS comes from which ``libjulia`` files exist; the
 architecture from the first bytes of the ``libjulia`` binary. So a Windows or macOS tree copied to a Linux
 machine is read as what it is, which is what cross-linking needs. Real runtime trees without headers
 (juliac bundles, PackageCompiler apps, runtime-only layers): docs/julia-linking.md §1.6.
@@ -167,6 +168,24 @@ def _version_from_file_names(files: list[Path]) -> tuple[str, Path] | None:
     return None
 
 
+def _version_from_dll(home: Path) -> tuple[str, Path] | None:
+    """Windows: what ``ijl_ver_string`` of ``bin/libjulia-internal.dll`` returns, read from its code
+    (binfmt/runtimeversion.py); the DLLs carry no version in their names or resources."""
+    from pylinkjl.binfmt.runtimeversion import read_dll_version
+
+    for name in ("libjulia-internal.dll", "libjulia-internal-debug.dll"):
+        dll = home / "bin" / name
+        if dll.is_file():
+            try:
+                version = read_dll_version(str(dll))
+            except PylinkjlError as exc:
+                log.debug("cannot read the version of %s: %s", dll, exc)
+                continue
+            if version is not None:
+                return version, dll
+    return None
+
+
 # -- OS, architecture, debug ----------------------------------------------------------------------------
 
 def _libjulia_files(home: Path) -> dict[TreeOS, list[Path]]:
@@ -222,6 +241,8 @@ def open_tree(home: str | os.PathLike[str]) -> JuliaTree:
     files = libs.get(tree_os, []) if tree_os else []
     if found is None:
         found = _version_from_file_names(files)
+    if found is None and tree_os == "windows":
+        found = _version_from_dll(root)
     if found is None and not files:
         looked = ", ".join(str(p) for p in (VERSION_HEADER, VERSION_GIT, Path("VERSION"), Path("lib", "libjulia.*"),
                                             Path("bin", "libjulia.dll")))

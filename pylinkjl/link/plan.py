@@ -194,8 +194,9 @@ def _choose_line(request: LinkRequest, tree: JuliaTree | None, target: Target) -
         return resolve_line(None)
     if tree.version is None:
         raise InputError(tree.home, "nothing in this Julia tree tells its version (no include/julia/"
-                                    "julia_version.h, share/julia/base/version_git.jl or VERSION, and no "
-                                    "libjulia file name with one, such as lib/libjulia.so.1.13.1)",
+                                    "julia_version.h, share/julia/base/version_git.jl or VERSION, no "
+                                    "libjulia file name with one, such as lib/libjulia.so.1.13.1, and no "
+                                    "readable ijl_ver_string in bin/libjulia-internal.dll)",
                          hint="pass --julia-version (e.g. --julia-version 1.13.1) to say which Julia it is")
     line = resolve_line(tree.version)
     # release-1.13 still says 1.13.0-rc1 but ships the C runtime files it now links explicitly.
