@@ -43,7 +43,7 @@ class _Pe:
         else:
             raise ValueError("unknown optional header")
         self.export_rva, self.export_size = struct.unpack("<II", view.slice(dirs, 8, "export directory entry"))
-        self.sections = []
+        self.sections: list[tuple[int, int, int, int]] = []
         table = opt + opt_size
         for i in range(nsections):
             _, vsize, vaddr, rsize, roff = struct.unpack("<8sIIII", view.slice(table + 40 * i, 24, "section header"))
@@ -52,7 +52,7 @@ class _Pe:
     def offset(self, rva: int) -> int | None:
         for vaddr, size, roff, rsize in self.sections:
             if vaddr <= rva < vaddr + size and rva - vaddr < rsize:
-                return roff + rva - vaddr
+                return int(roff + rva - vaddr)
         return None
 
     def bytes_at(self, rva: int, size: int, what: str) -> bytes | None:
@@ -86,13 +86,13 @@ class _Pe:
 def _target_of_getter(machine: int, rva: int, code: bytes) -> int | None:
     """The RVA a ``return &string;`` function at ``rva`` loads, for the two shapes we know."""
     if machine == 0x8664 and code[:3] == b"\x48\x8d\x05" and code[7:8] == b"\xc3":
-        return rva + 7 + struct.unpack_from("<i", code, 3)[0]
+        return rva + 7 + int(struct.unpack_from("<i", code, 3)[0])
     if machine == 0xAA64 and len(code) >= 12:
         adrp, add, ret = struct.unpack_from("<III", code)
         if adrp & 0x9F00001F == 0x90000000 and add & 0xFFC003FF == 0x91000000 and ret == 0xD65F03C0:
             imm = ((adrp >> 29) & 3) | (((adrp >> 5) & 0x7FFFF) << 2)
             imm -= (1 << 21) if imm & (1 << 20) else 0
-            return (rva & ~0xFFF) + (imm << 12) + ((add >> 10) & 0xFFF)
+            return int((rva & ~0xFFF) + (imm << 12) + ((add >> 10) & 0xFFF))
     return None
 
 
