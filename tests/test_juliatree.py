@@ -19,6 +19,7 @@ from pylinkjl.target import Target
 from .realdata import REAL
 from .toolnames import LD64_LLD, LD_LLD, LLD_LINK, LLVM_MC
 
+VERSION_GIT_REL = "share/julia/base/version_git.jl"
 REAL_ELF = REAL / "alexwjung__dot_julia/linux-x86_64/compiled/v1.9/Preferences/pWSk8_LJMjr.so"
 REAL_MACHO = REAL / "subhk__FeastKit.jl/darwin-x86_64/compiled/v1.11/Logging/PWFjL_GDH18.dylib"
 needs_llvm = pytest.mark.skipif(any(shutil.which(t) is None for t in (LLVM_MC, LLD_LINK, LD_LLD, LD64_LLD)),
@@ -176,6 +177,54 @@ def test_version_fallbacks(tmp_path: Path) -> None:
     assert open_tree(tmp_path).version == "1.13.0-beta2"
 
 
+@pytest.mark.parametrize("names,version,source", [
+    (["lib/libjulia.so.1.13.1", "lib/libjulia.so.1.13", "lib/libjulia.so"], "1.13.1", "lib/libjulia.so.1.13.1"),
+    (["lib/libjulia.1.13.1.dylib", "lib/libjulia.1.13.dylib"], "1.13.1", "lib/libjulia.1.13.1.dylib"),
+    (["lib/ICl90UHn_libjulia.so.1.13.1", "lib/julia/ICl90UHn_libjulia-internal.so.1.13"], "1.13.1",
+     "lib/ICl90UHn_libjulia.so.1.13.1"),  # grafted by JuliaC's --privatize (the real wheel)
+    (["lib/JXacdAlp_libjulia.1.13.1.dylib"], "1.13.1", "lib/JXacdAlp_libjulia.1.13.1.dylib"),
+    (["lib/libjulia-debug.so.1.12.6"], "1.12.6", "lib/libjulia-debug.so.1.12.6"),
+    (["lib/libjulia.so.1.13", "lib/libjulia.so.1"], None, ""),  # no patch release in the name
+    (["bin/libjulia.dll", "bin/libjulia-internal.dll"], None, ""),  # a Windows folder of DLLs
+])
+def test_version_from_the_runtime_file_names(tmp_path: Path, names: list[str], version: str | None,
+                                             source: str) -> None:
+    for name in names:
+        write(tmp_path / name)
+    tree = open_tree(tmp_path)
+    assert (tree.version, tree.version_source) == (version, source)
+
+
+def test_version_sources_in_order(tmp_path: Path) -> None:
+    """The header wins over version_git.jl, VERSION over version_git.jl, any of them over file names."""
+    write(tmp_path / "lib/libjulia.so.1.13.1")
+    assert (open_tree(tmp_path).version, open_tree(tmp_path).version_source) == ("1.13.1", "lib/libjulia.so.1.13.1")
+    write(tmp_path / VERSION_GIT_REL, 'GitVersionInfo("abc", "abc", "v1.13.0", 0)\n')
+    assert (open_tree(tmp_path).version, open_tree(tmp_path).version_source) == ("1.13.0", VERSION_GIT_REL)
+    write(tmp_path / "VERSION", "1.13.0-rc1\n")
+    assert (open_tree(tmp_path).version, open_tree(tmp_path).version_source) == ("1.13.0-rc1", "VERSION")
+    make_header(tmp_path, "1.13.2")
+    assert (open_tree(tmp_path).version, open_tree(tmp_path).version_source) == (
+        "1.13.2", "include/julia/julia_version.h")
+
+
+def test_version_given_is_enough_and_none_asks_for_it(tmp_path: Path) -> None:
+    from pylinkjl.link.api import link_request
+    from pylinkjl.link.plan import plan_link
+
+    write(tmp_path / "julia/bin/libjulia.dll")
+    write(tmp_path / "julia/bin/libjulia-internal.dll")
+    archive = Path(__file__).parents[1] / "pylinkjl/samples/pkgimage-1.11-windows-x86_64.a"
+    with pytest.raises(InputError) as err:
+        plan_link(link_request(archive, tmp_path / "x.dll", target="windows-x86_64", julia_home=tmp_path / "julia",
+                               stub_missing=True))
+    assert err.value.exit_code == 3 and str(tmp_path / "julia") in str(err.value)
+    assert "--julia-version" in (err.value.hint or "") and "julia_version.h" in str(err.value)
+    plan = plan_link(link_request(archive, tmp_path / "x.dll", target="windows-x86_64", julia_home=tmp_path / "julia",
+                                  julia_version="1.12", stub_missing=True))
+    assert plan.line == "1.12" and plan.julia is not None and plan.julia.version is None
+
+
 def test_in_tree_build_reads_source_version(tmp_path: Path) -> None:
     write(tmp_path / "VERSION", "1.14.0-DEV\n")
     write(tmp_path / "usr/lib/libjulia.so.1.14")
@@ -188,6 +237,7 @@ def test_not_a_tree(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         open_tree(tmp_path)
     assert "julia_version.h" in str(err.value) and "version_git.jl" in str(err.value)
+    assert "lib/libjulia.*" in str(err.value) and err.value.exit_code == 3
     with pytest.raises(InputError, match="not a directory"):
         open_tree(tmp_path / "missing")
 
@@ -247,6 +297,6 @@ def test_fuzz_libjulia_header(libname: str, magic: bytes, rest: bytes) -> None:
 def test_header_that_is_a_directory_is_not_a_version(tmp_path: Path) -> None:
     (tmp_path / "include/julia/julia_version.h").mkdir(parents=True)  # a directory where a file belongs
     write(tmp_path / "lib/libjulia.so.1")
-    with pytest.raises(InputError):
-        open_tree(tmp_path)
+    tree = open_tree(tmp_path)  # a tree (it has libjulia) whose version nothing tells: linking asks for it
+    assert (tree.version, tree.version_source, tree.version_tuple) == (None, "", None)
     assert os.path.isdir(tmp_path / "include/julia/julia_version.h")

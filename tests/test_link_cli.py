@@ -3,6 +3,7 @@ file; failures, timeouts and Ctrl-C leave nothing behind; odd paths and response
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -107,6 +108,42 @@ def test_missing_library_in_a_real_tree(clang_objects: dict[Target, Path], tmp_p
     plan = json.loads(done.stdout)
     assert done.returncode == 0 and plan["stubbed"] == ["-lssp", "-lgcc_s"]
     assert plan["argv"][-1] == f"-L{plan['stub_dir']}" and "--stub-missing" in plan["notes"][0]
+
+
+def test_dry_run_prints_the_command_whatever_the_tree_lacks(clang_objects: dict[Target, Path], tmp_path: Path) -> None:
+    """Like clang -###: the full command, exit 0, and a warning naming what is missing; the real run fails."""
+    home = make_fake_julia(tmp_path / "julia", WIN64, "1.11.7", drop=("libssp.dll.a", "libgcc_s.a"))
+    args = ("link", clang_objects[WIN64], "-o", tmp_path / "x.dll", "--target", "windows-x86_64", "--julia-home", home)
+    done = cli(*args, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    argv = done.stdout.splitlines()[-1].split()
+    assert "-lssp" in argv and "-lgcc_s" in argv and f"-L{home / 'bin'}" in argv  # Julia's own command
+    warning = next(line for line in done.stderr.splitlines() if "LLD would fail" in line)
+    assert str(home) in warning and "-lssp" in warning and "-lgcc_s" in warning
+    done = cli(*args, "--dry-run", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["missing"] == ["-lssp", "-lgcc_s"]
+    assert cli(*args).returncode == 6 and not (tmp_path / "x.dll").exists()
+    # A plan made for a dry run cannot be executed behind the user's back.
+    from pylinkjl.errors import MissingLibraryError
+    from pylinkjl.link.run import execute
+
+    request = link_request(clang_objects[WIN64], tmp_path / "x.dll", target=WIN64, julia_home=home)
+    plan = plan_link(dataclasses.replace(request, allow_missing=True))
+    with pytest.raises(MissingLibraryError, match="-lssp"):
+        execute(plan)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_tree_of_unknown_os_follows_the_target(tmp_path: Path) -> None:
+    """Headers and lib/julia but no libjulia to tell the OS: for a Windows target -L{shlibdir} is bin/."""
+    home = make_fake_julia(tmp_path / "julia", WIN64, "1.12.6", drop=("libjulia.dll", "julia.exe"))
+    archive = Path(__file__).parents[1] / "pylinkjl/samples/pkgimage-1.11-windows-x86_64.a"
+    plan = plan_link(link_request(archive, tmp_path / "x.dll", target=WIN64, julia_home=home, stub_missing=True))
+    assert plan.julia is not None and plan.julia.os == "windows"
+    assert f"-L{home / 'bin'}" in plan.argv and f"-L{home / 'lib'}" not in plan.argv
+    plan = plan_link(link_request(Path(__file__).parents[1] / "pylinkjl/samples/pkgimage-1.11-linux-x86_64.a",
+                                  tmp_path / "x.so", target=LINUX, julia_home=home, stub_missing=True))
+    assert f"-L{home / 'lib'}" in plan.argv and f"-L{home / 'bin'}" not in plan.argv
 
 
 # -- LLD failures, timeouts, Ctrl-C: nothing is lost ---------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -98,8 +99,14 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
             verbose=verbose >= 2, julia_version=julia_version, julia_home=julia_home, debug=debug, lld=lld,
             macos_version=macos_version, macos_sdk=macos_sdk, stub_missing=stub_missing, julia_exact=julia_exact,
             timeout=timeout)
+        if dry_run:  # like clang -###: the command is shown whatever the tree lacks
+            request = dataclasses.replace(request, allow_missing=True)
         plan = plan_link(request)
         describe_plan(plan)
+        if plan.missing:
+            where = plan.julia.home if plan.julia is not None else "the Julia install"
+            log.warning("%s lacks %s: LLD would fail on this command (--stub-missing links against generated "
+                        "stubs instead)", where, ", ".join(plan.missing))
         if dry_run:
             emit_json(plan.to_dict()) if as_json else print_dry_run(plan)
             return

@@ -2,9 +2,14 @@
 
 Mirrors the directory helpers of ``Base.Linking`` (docs/julia-linking.md §1.1, §1.4): ``bindir``, ``libdir``,
 ``private_libdir``, ``shlibdir`` and the three in-tree places Julia looks for its bundled ``lld``.
-The version comes from ``include/julia/julia_version.h``; the OS from which ``libjulia`` files exist;
-the architecture from the first bytes of the ``libjulia`` binary. So a Windows or macOS tree copied to
-a Linux machine is read as what it is, which is what cross-linking needs.
+The version comes from ``include/julia/julia_version.h``, else ``share/julia/base/version_git.jl`` or a
+``VERSION`` file, else the runtime's own file names (``libjulia.so.1.13.1``, ``libjulia.1.13.1.dylib``, also
+when grafted: ``ICl90UHn_libjulia.so.1.13.1``), else on Windows the string ``ijl_ver_string`` of
+``bin/libjulia-internal.dll`` returns (read from its code); a tree that tells none has no version and the
+link needs ``--julia-version``. The OS comes from which ``libjulia`` files exist; the
+architecture from the first bytes of the ``libjulia`` binary. So a Windows or macOS tree copied to a Linux
+machine is read as what it is, which is what cross-linking needs. Real runtime trees without headers
+(juliac bundles, PackageCompiler apps, runtime-only layers): docs/julia-linking.md §1.6.
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?$")
 @dataclass(frozen=True)
 class JuliaTree:
     home: Path
-    version: str
+    version: str | None  # None: nothing in the tree tells it (the link needs --julia-version)
     os: TreeOS | None
     arch: str | None
     debug: bool
+    version_source: str = ""  # the file the version was read from ("" when there is none)
 
     @property
     def bindir(self) -> Path:
@@ -78,9 +84,9 @@ class JuliaTree:
         return self.os == target.os and (self.arch is None or self.arch == target.arch)
 
     @property
-    def version_tuple(self) -> tuple[int, int, int]:
-        major, minor, patch = re.match(r"(\d+)\.(\d+)\.(\d+)", self.version).groups()  # type: ignore[union-attr]
-        return int(major), int(minor), int(patch)
+    def version_tuple(self) -> tuple[int, int, int] | None:
+        m = re.match(r"(\d+)\.(\d+)\.(\d+)", self.version or "")
+        return None if m is None else (int(m.group(1)), int(m.group(2)), int(m.group(3)))
 
 
 # -- version -------------------------------------------------------------------------------------------
@@ -115,8 +121,8 @@ def parse_version_header(path: Path) -> str:
     return version if parts.get("IS_RELEASE", 1) else version + "-DEV"
 
 
-def _version_from_fallbacks(home: Path) -> str | None:
-    """Trees without headers: ``version_git.jl`` (tag-like string) or a ``VERSION`` file."""
+def _version_from_fallbacks(home: Path) -> tuple[str, Path] | None:
+    """Trees without headers: a ``VERSION`` file or ``version_git.jl`` (tag-like string), with the file."""
     vfiles = [home / "VERSION", home / "share" / "julia" / "VERSION"]
     if home.name == "usr":  # an in-tree build: <source>/usr, with the version in <source>/VERSION
         vfiles.append(home.parent / "VERSION")
@@ -124,12 +130,59 @@ def _version_from_fallbacks(home: Path) -> str | None:
         if vfile.is_file():
             first = _read_text(vfile).strip().splitlines()[:1]
             if first and _VERSION_RE.match(first[0].strip()):
-                return first[0].strip()
+                return first[0].strip(), vfile
     git = home / VERSION_GIT
     if git.is_file():
         m = re.search(r'"v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)"', _read_text(git))
         if m:
-            return m.group(1)
+            return m.group(1), git
+    return None
+
+
+# The runtime's file names: libjulia.so.1.13.1 (Linux), libjulia.1.13.1.dylib (macOS), in a juliac bundle
+# or a wheel also with a graft prefix (JuliaC's --privatize, auditwheel/delocate): ICl90UHn_libjulia.so.1.13.1.
+# Group "base" is the name without the prefix and without the version.
+_RUNTIME_NAME = re.compile(
+    r"^(?:(?P<graft>[0-9A-Za-z_.-]*?)_)?(?P<base>lib(?P<name>julia(?:-internal|-codegen)?(?:-debug)?))"
+    r"(?:\.so(?P<so_version>(?:\.\d+)*)|(?P<dylib_version>(?:\.\d+)*)\.dylib)$")
+
+
+def parse_runtime_name(file_name: str) -> tuple[str, str, str, str] | None:
+    """``(graft, library, os, version)`` of a libjulia-family file name, e.g. ``ICl90UHn_libjulia.so.1.13.1``
+    -> ``("ICl90UHn", "julia", "linux", "1.13.1")``; None for any other name."""
+    m = _RUNTIME_NAME.match(file_name)
+    if m is None:
+        return None
+    linux = m.group("so_version") is not None
+    version = (m.group("so_version") if linux else m.group("dylib_version")) or ""
+    return m.group("graft") or "", m.group("name"), "linux" if linux else "macos", version.lstrip(".")
+
+
+def _version_from_file_names(files: list[Path]) -> tuple[str, Path] | None:
+    """The full X.Y.Z a libjulia file name carries (``libjulia.so.1.13.1``); shorter ones (``.so.1``,
+    ``.so.1.13``) do not say which patch release it is."""
+    for path in files:
+        parsed = parse_runtime_name(path.name)
+        if parsed is not None and re.fullmatch(r"\d+\.\d+\.\d+", parsed[3]):
+            return parsed[3], path
+    return None
+
+
+def _version_from_dll(home: Path) -> tuple[str, Path] | None:
+    """Windows: what ``ijl_ver_string`` of ``bin/libjulia-internal.dll`` returns, read from its code
+    (binfmt/runtimeversion.py); the DLLs carry no version in their names or resources."""
+    from pylinkjl.binfmt.runtimeversion import read_dll_version
+
+    for name in ("libjulia-internal.dll", "libjulia-internal-debug.dll"):
+        dll = home / "bin" / name
+        if dll.is_file():
+            try:
+                version = read_dll_version(str(dll))
+            except PylinkjlError as exc:
+                log.debug("cannot read the version of %s: %s", dll, exc)
+                continue
+            if version is not None:
+                return version, dll
     return None
 
 
@@ -143,12 +196,14 @@ def _libjulia_files(home: Path) -> dict[TreeOS, list[Path]]:
     if win or (bindir / "julia.exe").is_file():
         found["windows"] = win
     try:
-        names = sorted(p for p in libdir.iterdir() if p.name.startswith("libjulia"))
+        names = sorted(p for p in libdir.iterdir() if "libjulia" in p.name)
     except OSError:  # no lib/ (a Windows tree) or unreadable
         names = []
     if names:
-        mac = [p for p in names if re.fullmatch(r"libjulia(-debug)?(\.[\d.]+)?\.dylib", p.name)]
-        lin = [p for p in names if re.fullmatch(r"libjulia(-debug)?\.so(\.[\d.]+)?", p.name)]
+        parsed = {p: parse_runtime_name(p.name) for p in names}
+        mine = {p: v for p, v in parsed.items() if v is not None and v[1] in ("julia", "julia-debug")}
+        mac = [p for p, v in mine.items() if v[2] == "macos"]
+        lin = [p for p, v in mine.items() if v[2] == "linux"]
         for os_, files in (("macos", mac), ("linux", lin)):
             if files:
                 # The longest name (libjulia.so.1.11.7) is the real file; the others are symlinks to it.
@@ -172,25 +227,34 @@ def _binary_arch(path: Path, tree_os: TreeOS) -> str | None:
 # -- opening a tree ---------------------------------------------------------------------------------------
 
 def open_tree(home: str | os.PathLike[str]) -> JuliaTree:
-    """Read the Julia tree at ``home`` (the folder holding ``bin``, ``lib``, ``include``). Raises InputError."""
+    """Read the Julia tree at ``home`` (the folder holding ``bin``, ``lib``, ``include``). Raises InputError
+    when it is not a folder, or holds neither a version file nor any libjulia."""
     root = Path(os.path.abspath(home))
     if not root.is_dir():
         raise InputError(root, "not a directory (expected a Julia installation: the folder holding bin/ and lib/)")
     header = root / VERSION_HEADER
-    version = parse_version_header(header) if header.is_file() else _version_from_fallbacks(root)
+    found = (parse_version_header(header), header) if header.is_file() else _version_from_fallbacks(root)
     libs = _libjulia_files(root)
-    if version is None:
-        looked = ", ".join(str(p) for p in (VERSION_HEADER, VERSION_GIT, Path("VERSION")))
-        raise InputError(root, f"not a Julia tree: none of {looked} gives a Julia version",
-                         hint="pass the folder that contains bin/julia (e.g. /opt/julia-1.11.7)")
     if len(libs) > 1:
         log.warning("%s holds libjulia files of several OSes (%s); using %s", root, ", ".join(libs), next(iter(libs)))
     tree_os: TreeOS | None = next(iter(libs), None)
     files = libs.get(tree_os, []) if tree_os else []
+    if found is None:
+        found = _version_from_file_names(files)
+    if found is None and tree_os == "windows":
+        found = _version_from_dll(root)
+    if found is None and not files:
+        looked = ", ".join(str(p) for p in (VERSION_HEADER, VERSION_GIT, Path("VERSION"), Path("lib", "libjulia.*"),
+                                            Path("bin", "libjulia.dll")))
+        raise InputError(root, f"not a Julia tree: none of {looked} is there",
+                         hint="pass the folder that contains bin/julia or lib/libjulia (e.g. /opt/julia-1.11.7)")
     release = [p for p in files if "-debug" not in p.name]
     debug = bool(files) and not release
     arch = _binary_arch((release or files)[0], tree_os) if files and tree_os else None
-    tree = JuliaTree(home=root, version=version, os=tree_os, arch=arch, debug=debug)
+    version, source = found if found is not None else (None, None)
+    tree = JuliaTree(home=root, version=version, os=tree_os, arch=arch, debug=debug,
+                     version_source=str(source.relative_to(root) if source.is_relative_to(root) else source)
+                     if source is not None else "")
     log.debug("Julia tree %s: %s", root, tree)
     return tree
 

@@ -9,19 +9,28 @@ and the C runtime stub objects shipped in ``stubs/crt/<target>/``.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pylinkjl.errors import MissingLibraryError
 from pylinkjl.link.inputs import InputSummary
 from pylinkjl.link.juliatree import JuliaTree
-from pylinkjl.link.libsearch import find_library
-from pylinkjl.link.stubs.libraries import StubLibrary, StubSet, plan_stub_libraries, plan_stub_set
+from pylinkjl.link.libsearch import find_library, find_runtime_library
+from pylinkjl.link.stubs.libraries import (
+    StubLibrary,
+    StubSet,
+    alias_library,
+    plan_stub_libraries,
+    plan_stub_set,
+)
 from pylinkjl.link.toolchain import Profile, lines, needs
 from pylinkjl.resources import data_dir
 from pylinkjl.target import Target
+
+log = logging.getLogger("pylinkjl.link.libraries")
 
 # Static files that stub libraries stand in for (the rest are shipped objects/archives in stubs/crt/).
 _STATIC_AS_LIBRARY = {"libSystem.tbd": "System"}
@@ -65,6 +74,11 @@ class Libraries:
     extra_dirs: tuple[str, ...]  # -L folders added after Julia's (stubs for --stub-missing)
     stubs: StubSet | None
     stubbed: tuple[str, ...]  # what stands in for what, for the log
+    # -lNAME -> what the command says instead: -l:FILE for a library the tree has only under its runtime
+    # name (libjulia.so.1.13.1, ICl90UHn_libjulia.so.1.13.1), or the path of a link-time alias
+    renamed: dict[str, str] = field(default_factory=dict)
+    found: dict[str, Path] = field(default_factory=dict)  # -lNAME -> the tree's file it resolves to
+    missing: tuple[str, ...] = ()  # what the tree lacks, when planning anyway (a dry run)
 
 
 def _soname_version(target: Target, prof: Profile) -> str:
@@ -76,6 +90,37 @@ def _soname_version(target: Target, prof: Profile) -> str:
     return "1" if (first.major, first.minor) < (1, 10) else f"{first.major}.{first.minor}"
 
 
+def _tree_library(target: Target, name: str, search: list[Path]) -> tuple[Path | None, bool]:
+    """The tree's file for ``-l<name>`` and whether only its runtime name found it (then the command must
+    name the file: LLD itself would not find it)."""
+    path = find_library(target.library_search, name, search)
+    if path is not None:
+        return path, False
+    path = find_runtime_library(target.library_search, name, search)
+    return path, path is not None
+
+
+def _needs_alias(target: Target, path: Path) -> StubLibrary | None:
+    """An ELF library whose soname names no file beside it (docs/julia-linking.md §1.6): LLD would write
+    that soname into DT_NEEDED and the image would not load from the tree; link against a copy named
+    as the tree names it instead."""
+    if target.format != "elf":
+        return None
+    from pylinkjl.binfmt.bounded import mapped_file
+    from pylinkjl.binfmt.elfsoname import soname_slot
+
+    with mapped_file(path, "shared library") as data:
+        slot = soname_slot(data, str(path))
+    real = path.resolve()
+    if slot is None or slot[0] == path.name or (path.parent / slot[0]).exists() or slot[0] == real.name:
+        return None
+    if len(path.name.encode("utf-8")) > slot[2]:
+        log.warning("%s has the soname %s, which names no file of the tree; the image will need %s",
+                    path, slot[0], slot[0])
+        return None
+    return alias_library(path, slot[0])
+
+
 def _loader_stub(target: Target) -> StubLibrary:
     name = _DYNAMIC_LOADER.get(target.arch, "ld-linux.so")
     return StubLibrary("dynamic-loader", name, name)
@@ -83,10 +128,16 @@ def _loader_stub(target: Target) -> StubLibrary:
 
 def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, summary: InputSummary, *,
                       debug: bool, lld_version: str, stub_missing: bool, loaded_here: Mapping[str, Path],
-                      cache_root: Path | None = None, julia_version: str | None = None) -> Libraries:
+                      cache_root: Path | None = None, julia_version: str | None = None,
+                      allow_missing: bool = False) -> Libraries:
     """Find (or plan stubs for) everything the command links against. ``loaded_here``: the libc and
     dynamic loader of this process, for a link for this machine (Julia takes them from its own process).
-    Raises MissingLibraryError."""
+    Raises MissingLibraryError, unless ``allow_missing`` (a dry run): then what is missing is listed in
+    ``Libraries.missing`` and the command names it as Julia's would."""
+    renamed: dict[str, str] = {}
+    found: dict[str, Path] = {}
+    aliases: list[StubLibrary] = []
+    missing_report: tuple[str, ...] = ()
     if tree is None:
         need = needs(prof, debug, lambda name: False)
         missing_libs, missing_static, missing_loaded = list(need.libraries), list(need.static), list(need.loaded)
@@ -95,7 +146,18 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
     else:
         need = needs(prof, debug, lambda name: find_static(tree, name).is_file())
         search = [Path(p) for p in dict.fromkeys(map(str, (tree.private_libdir, tree.libdir, tree.shlibdir)))]
-        missing_libs = [n for n in need.libraries if find_library(target.library_search, n, search) is None]
+        missing_libs = []
+        for n in need.libraries:
+            path, by_runtime_name = _tree_library(target, n, search)
+            if path is None:
+                missing_libs.append(n)
+                continue
+            found[n] = path
+            if by_runtime_name:
+                renamed[n] = f"-l:{path.name}"
+            alias = _needs_alias(target, path)
+            if alias is not None:
+                aliases.append(alias)
         static = {n: find_static(tree, n) for n in need.static}
         missing_static = [n for n, p in static.items() if not p.is_file()]
         loaded = {}
@@ -106,11 +168,15 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
         if (missing_libs or missing_static or missing_loaded) and not stub_missing:
             what = [f"-l{n}" for n in missing_libs] + missing_static + [
                 f"the running {k.replace('_', ' ')} (Julia takes it from its own process)" for k in missing_loaded]
-            raise MissingLibraryError(
+            error = MissingLibraryError(
                 f"the Julia install at {tree.home} lacks what the Julia {prof.line} link command needs: "
                 f"{', '.join(what)} (searched {', '.join(map(str, search))})",
                 hint="a relocated or partial install (PackageCompiler.jl#1067)? Pass --stub-missing to link "
                      "against generated stubs instead, or point --julia-home at a complete install")
+            if not allow_missing:
+                raise error
+            missing_report = tuple(what)
+            missing_libs, missing_static, missing_loaded = [], [], []
 
     link_names = list(missing_libs)
     link_names += [_STATIC_AS_LIBRARY[n] for n in missing_static if n in _STATIC_AS_LIBRARY]
@@ -121,9 +187,15 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
                                          julia_version=julia_version)) if link_names else []
     if "dynamic_loader" in missing_loaded:
         stub_libs.append(_loader_stub(target))
+    stub_libs += aliases
     stubs = plan_stub_set(target, stub_libs, lld_version, cache_root) if stub_libs else None
     stub_dir = stubs.directory if stubs is not None else None
-    by_link = {lib.link_name: lib for lib in stub_libs}
+    by_link = {lib.link_name: lib for lib in stub_libs if lib.kind != "alias"}
+    for alias in aliases:
+        assert stub_dir is not None
+        for n, path in found.items():
+            if str(path) == alias.source:
+                renamed[n] = str(stub_dir / alias.file_name)
     for name in missing_static:
         if name in _STATIC_AS_LIBRARY:
             assert stub_dir is not None
@@ -145,4 +217,4 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
         dirs = {"libdir": str(tree.libdir), "private_libdir": str(tree.private_libdir),
                 "shlibdir": str(tree.shlibdir)}
         extra = (str(stub_dir),) if missing_libs and stub_dir is not None else ()
-    return Libraries(dirs, static, loaded, extra, stubs, stubbed)
+    return Libraries(dirs, static, loaded, extra, stubs, stubbed, renamed, found, missing_report)

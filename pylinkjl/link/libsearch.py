@@ -1,10 +1,15 @@
 """How each LLD driver resolves ``-lNAME`` against ``-L`` folders, so a missing library is reported
-before LLD runs (PackageCompiler.jl#1067: ``unable to find library -lssp``)."""
+before LLD runs (PackageCompiler.jl#1067: ``unable to find library -lssp``); and the names a runtime tree
+has instead when it lacks the link-time name (``libjulia.so``): docs/julia-linking.md §1.6."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
+
+# A graft prefix: JuliaC's --privatize and auditwheel-style tools put a salt before the name.
+_GRAFT = r"(?:[0-9A-Za-z_.-]*_)?"
 
 
 def library_patterns(driver: str, name: str) -> list[str]:
@@ -35,3 +40,37 @@ def split_link_args(argv: Sequence[str]) -> tuple[list[Path], list[str]]:
     dirs = [Path(a[2:]) for a in argv if a.startswith("-L") and len(a) > 2]
     libs = [a[2:] for a in argv if a.startswith("-l") and len(a) > 2]
     return dirs, libs
+
+
+def runtime_name_pattern(driver: str, name: str) -> re.Pattern[str] | None:
+    """File names a runtime tree (no development symlinks) has for ``-l<name>``: ELF ``libNAME.so.1.13.1``,
+    Mach-O ``libNAME.1.13.1.dylib``, both also grafted (``ICl90UHn_libjulia.so.1.13.1``); MinGW
+    ``libNAME-1.dll`` and ``libNAME_seh-1.dll`` (``libgcc_s_seh-1.dll``, ``libatomic-1.dll``)."""
+    if name.startswith(":"):
+        return None
+    n = re.escape(name)
+    if driver == "mingw":
+        return re.compile(rf"^lib{n}(?:_[a-z]+)?-\d+\.dll$")
+    if driver == "darwin":
+        return re.compile(rf"^{_GRAFT}lib{n}(?:\.\d+)+\.dylib$")
+    return re.compile(rf"^{_GRAFT}lib{n}\.so(?:\.\d+)+$")
+
+
+def find_runtime_library(driver: str, name: str, dirs: Sequence[Path]) -> Path | None:
+    """The file a runtime tree has for ``-l<name>`` under a runtime name (:func:`runtime_name_pattern`),
+    folder by folder; within a folder ungrafted before grafted, then the shortest name (the soname-like
+    one: ``libjulia.so.1.13`` before ``libjulia.so.1.13.1``). None when there is none."""
+    pattern = runtime_name_pattern(driver, name)
+    if pattern is None:
+        return None
+    for folder in dirs:
+        try:
+            names = [entry.name for entry in folder.iterdir()]
+        except OSError:
+            continue
+        matches = sorted((n for n in names if pattern.match(n)),
+                         key=lambda n: (not n.startswith("lib"), len(n), n))
+        for match in matches:
+            if (folder / match).is_file():
+                return folder / match
+    return None

@@ -8,6 +8,7 @@ runner executes it; ``--dry-run`` and ``--json`` print it; golden tests compare 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -59,6 +60,8 @@ class LinkRequest:
     timeout: float | None = None
     staging_token: str | None = None  # fixed name of the staging folder (tests); random otherwise
     threads: int | None = None  # cap LLD's own threads (batch relinking); None: LLD decides
+    allow_missing: bool = False  # plan even when the Julia tree lacks libraries (a dry run); such a plan
+    # lists them in LinkPlan.missing and cannot be executed
 
     def __post_init__(self) -> None:
         check_timeout(self.timeout)
@@ -131,6 +134,7 @@ class LinkPlan:
     deviations: tuple[str, ...] = ()
     macos: MacosVersion | None = None
     notes: tuple[str, ...] = field(default=())
+    missing: tuple[str, ...] = ()  # what the Julia tree lacks (only with LinkRequest.allow_missing)
 
     @property
     def timeout(self) -> float | None:
@@ -173,6 +177,7 @@ class LinkPlan:
             "macos_version": None if self.macos is None else
             {"minimum": self.macos.minimum, "sdk": self.macos.sdk, "source": self.macos.source},
             "notes": list(self.notes),
+            "missing": list(self.missing),
         }
 
 
@@ -181,12 +186,18 @@ class LinkPlan:
 
 def _choose_line(request: LinkRequest, tree: JuliaTree | None, target: Target) -> str:
     if request.julia_version is not None:
-        if tree is not None and request.julia_version != tree.version:
-            log.warning("--julia-version %s overrides the version of %s (%s)", request.julia_version,
-                        tree.home, tree.version)
+        if tree is not None and tree.version is not None and request.julia_version != tree.version:
+            log.warning("--julia-version %s overrides the version of %s (%s, from %s)", request.julia_version,
+                        tree.home, tree.version, tree.version_source)
         return resolve_line(request.julia_version)
     if tree is None:
         return resolve_line(None)
+    if tree.version is None:
+        raise InputError(tree.home, "nothing in this Julia tree tells its version (no include/julia/"
+                                    "julia_version.h, share/julia/base/version_git.jl or VERSION, no "
+                                    "libjulia file name with one, such as lib/libjulia.so.1.13.1, and no "
+                                    "readable ijl_ver_string in bin/libjulia-internal.dll)",
+                         hint="pass --julia-version (e.g. --julia-version 1.13.1) to say which Julia it is")
     line = resolve_line(tree.version)
     # release-1.13 still says 1.13.0-rc1 but ships the C runtime files it now links explicitly.
     if line == "1.13.0-rc1":
@@ -255,6 +266,9 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
         raise TargetError(f"--julia-home {tree.home} is a {tree.os} install, but the target is {target.name}",
                           hint="point --julia-home at a Julia for the target's OS, or leave it out to link "
                                "against generated stub libraries")
+    if tree is not None and tree.os is None:  # nothing in it names an OS (headers only, a partial layer)
+        log.info("%s: no libjulia tells its OS; laying it out for the target's (%s)", tree.home, target.os)
+        tree = dataclasses.replace(tree, os=target.os)
     line = _choose_line(request, tree, target)
     prof = profile(line, target.os)
     summary = examine_inputs(request.inputs, target, probes=(target.dll_entry_symbol,
@@ -275,9 +289,13 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
     libs = resolve_libraries(prof, target, tree, summary, debug=debug, lld_version=lld.version_string or "",
                              stub_missing=request.stub_missing,
                              loaded_here=host.loaded if target == host.target else {},
-                             cache_root=host.cache_root, julia_version=tree.version if tree else None)
+                             cache_root=host.cache_root,
+                             julia_version=(tree.version or request.julia_version) if tree else None,
+                             allow_missing=request.allow_missing)
     if tree is not None and libs.stubbed:
         notes.append(f"--stub-missing: generated stand-ins for {', '.join(libs.stubbed)}")
+    for name, replacement in libs.renamed.items():
+        notes.append(f"-l{name}: {libs.found[name]} in the tree, named in the command as {replacement}")
     draft = Draft(target=target, profile=prof, summary=summary, entry_symbol=entry.symbol, output=output,
                   inputs=inputs, values={}, args=[], body=[])
     # pylinkjl's deviations from Julia's command (deviations.py), stage by stage; none with --julia-exact
@@ -306,6 +324,8 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
                         (lambda name: find_static(tree, name).is_file()) if tree else (lambda name: False))
     draft.args = template.expand(prof.default_args)
     draft.body = template.expand(prof.argv)
+    if libs.renamed:  # the tree has these only under runtime names, or needs a link-time alias
+        draft.body = [libs.renamed.get(a[2:], a) if a.startswith("-l") else a for a in draft.body]
     draft.body += [f"-L{d}" for d in libs.extra_dirs]  # after Julia's folders: real libraries win where they exist
     applied += deviate("command")
     if request.threads is not None:  # pylinkjl's own addition for batch work, not part of Julia's command
@@ -318,5 +338,6 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
         env=dict(lld.candidate.env), output=output, staging_dir=staging_dir, staged_output=staged_output,
         inputs=summary, entry_stub=entry, stubs=libs.stubs,
         stubbed=libs.stubbed, deviations=tuple(dict.fromkeys(applied)), macos=macos, notes=tuple(notes),
+        missing=libs.missing,
     )
 

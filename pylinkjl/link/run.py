@@ -105,7 +105,14 @@ def _discard(staging: Path) -> None:
 
 def execute(plan: LinkPlan, *, force_response_file: bool = False) -> LinkResult:
     """Run the plan. Raises LinkError (LLD failed or timed out), Interrupted (Ctrl-C), or the errors of
-    stub-library generation."""
+    stub-library generation; MissingLibraryError for a plan made with ``allow_missing`` that lacks some."""
+    if plan.missing:
+        from pylinkjl.errors import MissingLibraryError
+
+        where = plan.julia.home if plan.julia is not None else "the Julia install"
+        raise MissingLibraryError(f"the Julia install at {where} lacks what the Julia {plan.line} link command "
+                                  f"needs: {', '.join(plan.missing)}",
+                                  hint="pass --stub-missing to link against generated stubs instead")
     if plan.stubs is not None:
         started = time.perf_counter()
         ensure_stub_set(plan.stubs, str(plan.lld.candidate.path))

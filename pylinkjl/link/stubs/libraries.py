@@ -40,7 +40,7 @@ from pylinkjl.target import Target
 
 log = logging.getLogger("pylinkjl.link.stubs.libraries")
 
-Linkage = Literal["shared", "static"]  # how a stub library is linked
+Linkage = Literal["shared", "static", "alias"]  # how a stub library is linked ("alias": a link-time copy)
 
 # Bump when the rendered files or the build commands change meaning: it is part of every cache key.
 STUB_FORMAT_VERSION = "1"
@@ -95,6 +95,14 @@ class StubLibrary:
     current_version: str = ""  # Mach-O only
     compatibility_version: str = ""  # Mach-O only
     aliases: tuple[str, ...] = ()  # more names for the same file (ELF: the soname, for the loader)
+    source: str = ""  # kind "alias": the real library this is a link-time copy of
+
+
+def alias_library(path: Path, soname: str) -> StubLibrary:
+    """A link-time copy of the real ELF library ``path`` whose soname (``soname``, which names no file of
+    the tree) is replaced by ``path``'s file name, so LLD writes the name the tree has into DT_NEEDED.
+    Only LLD reads it; the image loads the tree's own file."""
+    return StubLibrary(path.name, path.name, path.name, kind="alias", source=str(path))
 
 
 # -- planning ---------------------------------------------------------------------------------------
@@ -206,6 +214,8 @@ def render(lib: StubLibrary, target: Target) -> dict[str, bytes]:
     input is the final file; otherwise :func:`build_commands` turns it into ``lib.file_name``."""
     if lib.kind == "static":
         return {lib.file_name: EMPTY_ARCHIVE}
+    if lib.kind == "alias":  # made from the real library when built (_build_into); keyed by its identity
+        return {}
     _check_names(lib, target)
     if target.format == "macho":
         return {lib.file_name: _tbd(lib, target).encode("utf-8")}
@@ -229,7 +239,7 @@ def lld_argv(lld_path: str, flavor: str) -> list[str]:
 def build_commands(lib: StubLibrary, target: Target, lld_path: str, workdir: str | os.PathLike[str]
                    ) -> list[list[str]]:
     """LLD invocations that turn :func:`render`'s files in ``workdir`` into ``lib.file_name`` there."""
-    if lib.kind == "static" or target.format == "macho":
+    if lib.kind in ("static", "alias") or target.format == "macho":
         return []
     work = Path(workdir)
     out = str(work / lib.file_name)
@@ -271,6 +281,9 @@ def stub_cache_key(target: Target, libs: Sequence[StubLibrary], lld_version: str
     feed("pylinkjl-stubs", STUB_FORMAT_VERSION, target.name, lld_version)
     for lib, inputs in zip(libs, files):
         feed(lib.link_name, lib.file_name, lib.load_name, lib.kind, "\0".join(lib.aliases))
+        if lib.kind == "alias":
+            st = os.stat(lib.source)
+            feed(lib.source, str(st.st_size), str(st.st_mtime_ns))
         for name, content in sorted(inputs.items()):
             feed(name, content)
     digest: str = h.hexdigest()
@@ -324,6 +337,19 @@ def _run_lld(argv: list[str], lib: StubLibrary) -> None:
                         output=done.output, returncode=done.returncode)
 
 
+def _build_alias(lib: StubLibrary, work: Path) -> None:
+    from pylinkjl.binfmt.elfsoname import with_soname
+
+    try:
+        data = Path(lib.source).read_bytes()
+    except OSError as exc:
+        raise InputError(lib.source, f"cannot read: {exc.strerror or exc}") from exc
+    renamed = with_soname(data, lib.source, lib.load_name)
+    if renamed is None:
+        raise InputError(lib.source, f"its soname cannot be rewritten to {lib.load_name}")
+    (work / lib.file_name).write_bytes(renamed)
+
+
 def _build_into(libs: Sequence[StubLibrary], target: Target, lld_path: str, work: Path,
                 rendered: Sequence[Mapping[str, bytes]] | None = None) -> list[str]:
     """Write and build every stub in ``work``; the final file names, inputs removed."""
@@ -332,6 +358,8 @@ def _build_into(libs: Sequence[StubLibrary], target: Target, lld_path: str, work
     finals: list[str] = []
     for i, lib in enumerate(libs):
         inputs = rendered[i] if rendered is not None else render(lib, target)
+        if lib.kind == "alias":
+            _build_alias(lib, work)
         for name, content in inputs.items():
             (work / name).write_bytes(content)
         for argv in build_commands(lib, target, lld_path, work):
