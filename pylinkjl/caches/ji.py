@@ -50,6 +50,7 @@ _MAX_MODULES = 1 << 16
 _MAX_CLONE_TARGETS = 1 << 20
 
 OS_DLEXT = {"Darwin": "dylib", "WINNT": "dll", "Windows": "dll"}  # everything else: "so"
+OS_FORMAT = {"Darwin": "macho", "WINNT": "coff", "Windows": "coff"}  # everything else: "elf"
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,16 @@ class JiFile:
     @property
     def dlext(self) -> str:
         return OS_DLEXT.get(self.os, "so")
+
+    @property
+    def image_format(self) -> str:
+        """The object format of the image beside this cache: "macho", "coff" or "elf"."""
+        return OS_FORMAT.get(self.os, "elf")
+
+    @property
+    def image_arch(self) -> str:
+        """The architecture of the image, spelled as pylinkjl's targets spell it (i686, x86_64, aarch64)."""
+        return {"i386": "i686", "arm64": "aarch64", "amd64": "x86_64"}.get(self.arch, self.arch)
 
     @property
     def image_path(self) -> Path:
