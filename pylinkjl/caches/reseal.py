@@ -82,7 +82,7 @@ def plan_reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[s
     problem = image_problem(image, ji.image_format, ji.image_arch)
     if problem is not None:
         raise InputError(image, f"{problem}; {ji.path.name} is a {ji.os} {ji.arch} cache, so its image must be "
-                         f"a complete {ji.dlext} for {ji.arch}", hint="reseal only a complete, linked image")
+                         f"a complete .{ji.dlext} for {ji.image_arch}", hint="reseal only a complete, linked image")
     pair = pair_check(ji, image)
     notes: list[str] = []
     problems = _pairing_problems(ji, image, pair)
