@@ -35,6 +35,7 @@ import crc32c
 from pylinkjl.binfmt.targetlist import Layout, TargetRecord, decode_target_list
 from pylinkjl.caches.flags import CacheFlags
 from pylinkjl.errors import InputError
+from pylinkjl.target import FORMAT_OF_OS, os_of_kernel
 
 JI_MAGIC = b"\xfbjli\r\n\x1a\n"
 FORMAT_CLASSIC = 12  # Julia 1.9 - 1.13
@@ -50,7 +51,6 @@ _MAX_MODULES = 1 << 16
 _MAX_CLONE_TARGETS = 1 << 20
 
 OS_DLEXT = {"Darwin": "dylib", "WINNT": "dll", "Windows": "dll"}  # everything else: "so"
-OS_FORMAT = {"Darwin": "macho", "WINNT": "coff", "Windows": "coff"}  # everything else: "elf"
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,8 @@ class JiFile:
 
     @property
     def image_format(self) -> str:
-        """The object format of the image beside this cache: "macho", "coff" or "elf"."""
-        return OS_FORMAT.get(self.os, "elf")
+        """The object format of the image beside this cache: "macho", "coff" or "elf" (other kernels too)."""
+        return FORMAT_OF_OS[os_of_kernel(self.os) or "linux"]
 
     @property
     def image_arch(self) -> str:
