@@ -102,6 +102,11 @@ class LinkError(PylinkjlError):
                 "advice": self.advice}
 
 
+class LinkOutputError(LinkError):
+    """LLD reported success, but what it wrote is not a complete image of the target's format and
+    architecture (nothing was renamed over the output). Exit code 5, as any failed link."""
+
+
 class MissingLibraryError(PylinkjlError):
     """A real Julia tree lacks libraries that the link line names."""
 
@@ -109,9 +114,20 @@ class MissingLibraryError(PylinkjlError):
 
 
 class VerificationError(PylinkjlError):
-    """A produced image failed one or more verification checks."""
+    """A produced image failed one or more verification checks; ``verify`` (pylinkjl.images.report.Report)
+    has them all when there is one."""
 
     exit_code = 7
+
+    def __init__(self, message: str, *, verify: Any = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.verify = verify
+
+    def details(self, *, verbose: bool) -> list[str]:
+        return [] if self.verify is None else str(self.verify.render(verbose=verbose)).splitlines()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "verify": None if self.verify is None else self.verify.to_dict()}
 
 
 class Interrupted(PylinkjlError):

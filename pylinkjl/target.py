@@ -203,3 +203,10 @@ def target_of_format(fmt: Format, arch: str) -> Target | None:
 def julia_kernel(os_: OS) -> str:
     """Julia's name for an OS (``Sys.KERNEL``: Linux, Darwin, WINNT), as a ``.ji`` header spells it."""
     return _JULIA_KERNEL[os_]
+
+
+def os_of_kernel(kernel: str) -> OS | None:
+    """The OS of a ``.ji`` header's kernel name (None: one pylinkjl does not link for, e.g. FreeBSD)."""
+    if kernel == "Windows":
+        return "windows"
+    return next((os_ for os_, name in _JULIA_KERNEL.items() if name == kernel), None)

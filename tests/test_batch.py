@@ -187,7 +187,7 @@ def test_verify_failure_fails_the_item(archives: dict[str, Path], tmp_path: Path
     assert r.status == "failed"
     assert isinstance(r.error, VerificationError)
     assert r.verify is not None and not r.verify.ok
-    assert r.output.is_file()  # the link itself succeeded; the image is kept for inspection
+    assert not r.output.exists()  # a failed check fails the item before the rename: no new image lands
     assert r.to_dict()["verify"]["ok"] is False
     assert batch.exit_code(results) == 7
 

@@ -24,12 +24,14 @@ def test_json_manifest(tmp_path: Path) -> None:
         {"input": "a/jl_Ab12", "output": "out/A.so"},
         {"input": ["x.o", "/abs/y.o"], "target": "windows-x86_64", "julia_version": "1.10"},
         {"input": "c.a", "output": None},
+        {"input": "d.a", "ji": "caches/D.ji"},
     ]
     items = read_manifest(_write(tmp_path, "m.json", json.dumps(doc)))
     assert items == [
         BatchItem(inputs=(tmp_path / "a/jl_Ab12",), output=tmp_path / "out/A.so"),
         BatchItem(inputs=(tmp_path / "x.o", Path("/abs/y.o")), target="windows-x86_64", julia_version="1.10"),
         BatchItem(inputs=(tmp_path / "c.a",)),
+        BatchItem(inputs=(tmp_path / "d.a",), ji=tmp_path / "caches/D.ji"),
     ]
 
 
@@ -39,13 +41,15 @@ def test_tsv_manifest(tmp_path: Path) -> None:
             "\n"
             "/abs/b.a\t\tmacos-arm64\r\n"
             "c.a\t/abs/c.dll\twindows-i686\t1.9.4\n"
-            "d.a\n")
+            "d.a\n"
+            "e.a\te.so\t\t\te.ji\n")
     items = read_manifest(_write(tmp_path, "m.tsv", text))
     assert items == [
         BatchItem(inputs=(tmp_path / "a.a",), output=tmp_path / "out/a.so"),
         BatchItem(inputs=(Path("/abs/b.a"),), target="macos-arm64"),
         BatchItem(inputs=(tmp_path / "c.a",), output=Path("/abs/c.dll"), target="windows-i686", julia_version="1.9.4"),
         BatchItem(inputs=(tmp_path / "d.a",)),
+        BatchItem(inputs=(tmp_path / "e.a",), output=tmp_path / "e.so", ji=tmp_path / "e.ji"),
     ]
     assert read_manifest(_write(tmp_path, "empty.tsv", "")) == []
 
@@ -57,7 +61,7 @@ def test_tsv_manifest(tmp_path: Path) -> None:
     ('[{"input": "a"},\n {"inputs": "b"}]', "unknown key(s) 'inputs'", 18),
     ('[{"input": []}]', '"input" must be a path', 1),
     ('[{"input": "a", "output": 3}]', '"output" must be a non-empty string', 1),
-    ("a.a\tb.so\nc.a\td\te\tf\tg\n", "line 2: 5 tab-separated fields", 9),
+    ("a.a\tb.so\nc.a\td\te\tf\tg\th\n", "line 2: 6 tab-separated fields", 9),
     ("a.a\n\tb.so\n", "line 2: no input path", 4),
     (b"a.a\t\xff\n", "not UTF-8", 4),
     ('["\u00e9\u00e9", 1]', "entry 0: is not an object", 1),

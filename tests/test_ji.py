@@ -106,13 +106,13 @@ def _mod(name: str, hi: int, lo: int, build: list[int]) -> bytes:
 
 
 def build_ji(*, fmt: int = 12, version: str = "1.10.4", targets: bytes | None = None, image_crc: int = 0,
-             deps_bytes: bytes | None = None, flags: int = 0xA3) -> bytes:
+             deps_bytes: bytes | None = None, flags: int = 0xA3, checksum: int = 0xFAFBFCFD_00000001) -> bytes:
     out = JI_MAGIC + struct.pack("<HHB", fmt, 0xFEFF, 8) + _str("Linux") + _str("x86_64") + _str(version)
     if fmt == 15:
         out += _str("gc-stock") + struct.pack("<I", 1) + _str("master") + _str("abc123")
         out += struct.pack("<IQQ", 0x12345678, 0, 0)
     else:
-        out += _str("v" + version) + _str("abc123") + b"\0" + struct.pack("<QQQ", 0xFAFBFCFD_00000001, 0, 0)
+        out += _str("v" + version) + _str("abc123") + b"\0" + struct.pack("<QQQ", checksum, 0, 0)
     out += bytes([flags]) + _mod("Foo", 1, 2, [3]) + struct.pack("<i", 0)
     if deps_bytes is None:
         path = b"/src/Foo.jl"

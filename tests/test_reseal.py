@@ -106,3 +106,65 @@ def test_cli(tmp_path: Path) -> None:
     assert data["written"] and data["crc_so"]["old"] != data["crc_so"]["new"]
     res = runner.invoke(group, ["reseal", str(ji), "--image", str(V19 / "Compat" / "GSFWK_LJMjr.so")])
     assert res.exit_code == 3 and "does not belong" in res.output
+
+
+# -- reseal cannot be fooled: the image must be a complete image of the .ji's platform ----------------
+
+PREFS = V19 / "Preferences" / "pWSk8_LJMjr.ji"  # its image is 713,048 bytes
+
+
+def _seal_for(ji: Path, image: Path) -> None:
+    """Write the trailer as a fooled reseal would have (what the old code did), bypassing every check."""
+    import struct
+
+    import crc32c
+
+    body = ji.read_bytes()[:-8] + struct.pack("<I", crc32c.crc32c(image.read_bytes()))
+    ji.write_bytes(body + struct.pack("<I", crc32c.crc32c(body)))
+
+
+def test_a_ji_given_as_its_own_image_is_refused(tmp_path: Path) -> None:
+    ji = _copy_pair(V19 / "Adapt" / "rUIgN_LJMjr.ji", tmp_path)
+    before = ji.read_bytes()
+    with pytest.raises(InputError, match=r"is not an ELF shared library for x86_64: it is a Julia cache file"):
+        reseal(ji, ji)
+    with pytest.raises(InputError, match="is not an ELF shared library"):
+        reseal(ji, ji, force=True)  # --force skips the pairing check, never the format check
+    assert ji.read_bytes() == before and not list(tmp_path.glob(".*reseal"))
+
+
+@pytest.mark.parametrize("cut", [512 << 10, 713048 - 1])
+def test_a_truncated_image_is_refused(tmp_path: Path, cut: int) -> None:
+    ji = _copy_pair(PREFS, tmp_path)
+    image = ji.with_suffix(".so")
+    assert image.stat().st_size == 713048
+    os.truncate(image, cut)
+    before = ji.read_bytes()
+    with pytest.raises(InputError, match=r"is truncated: the section header table needs bytes up to 0xae158") as e:
+        reseal(ji, force=True)
+    assert str(image) in str(e.value) and ji.read_bytes() == before
+
+
+def test_an_image_of_another_platform_is_refused(tmp_path: Path) -> None:
+    ji = _copy_pair(V19 / "Adapt" / "rUIgN_LJMjr.ji", tmp_path)
+    mac = REAL_MAC_DYLIB
+    with pytest.raises(InputError, match="is not an ELF shared library for x86_64: it is a Mach-O 64-bit dylib"):
+        reseal(ji, mac, force=True)
+
+
+REAL_MAC_DYLIB = realdata.REAL / "alexwjung__dot_julia" / "darwin-x86_64" / "compiled" / "v1.9" / "Adapt" / "rUIgN_ucCNj.dylib"
+
+
+def test_inspect_does_not_say_loads_for_a_truncated_image(tmp_path: Path) -> None:
+    """A .ji sealed for a truncated image (what a fooled reseal wrote): the checksums agree, but Julia's
+    dlopen would fail, so the verdict is no."""
+    ji = _copy_pair(PREFS, tmp_path)
+    image = ji.with_suffix(".so")
+    os.truncate(image, 512 << 10)
+    _seal_for(ji, image)
+    report = inspect_ji(ji, Session(cpu="skylake"))
+    assert report["checksums"]["crc_so"]["ok"] is True
+    assert report["verdict"]["loads"] is False and report["verdict"]["rejected_by"] == "incomplete image"
+    assert "is truncated" in report["verdict"]["reason"] and report["image"]["complete"] is False
+    done = CliRunner().invoke(click.Group(commands={"reseal": reseal_command}), ["reseal", str(ji)])
+    assert done.exit_code == 3 and "is truncated" in done.output

@@ -25,6 +25,7 @@ class BatchItem:
     output: Path | None = None  # None: out_dir / (stem of the first input + the target's extension)
     target: Target | str | None = None  # None: the batch's target
     julia_version: str | None = None  # None: the batch's Julia version
+    ji: Path | None = None  # a .ji to reseal for the new image
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class ItemResult:
     seconds: float = 0.0  # wall time of this item's link (and verification)
     link: LinkResult | None = None  # when LLD succeeded
     error: PylinkjlError | None = None
-    verify: Any = None  # pylinkjl.images.verify's Report with --verify
+    verify: Any = None  # pylinkjl.images.report's Report with --verify
 
     @property
     def ok(self) -> bool:
@@ -54,6 +55,8 @@ class ItemResult:
             data["error"] = self.error.to_dict()
         if self.verify is not None:
             data["verify"] = self.verify.to_dict()
+        if self.link is not None and self.link.reseal is not None:
+            data["reseal"] = self.link.reseal.to_dict()
         return data
 
 

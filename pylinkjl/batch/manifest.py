@@ -1,9 +1,11 @@
 """Batch manifests for build tools, read by :func:`read_manifest`:
 
 - JSON (the file starts with ``[``): a list of objects ``{"input": PATH or [PATH, ...], "output": PATH,
-  "target": T, "julia_version": V}``; only ``input`` is required.
-- TSV: one item a line, ``input<TAB>output[<TAB>target[<TAB>julia_version]]``; empty fields and
+  "target": T, "julia_version": V, "ji": PATH}``; only ``input`` is required.
+- TSV: one item a line, ``input<TAB>output[<TAB>target[<TAB>julia_version[<TAB>ji]]]``; empty fields and
   missing columns mean "the default"; blank lines and lines starting with ``#`` are skipped.
+
+``ji`` names the item's ``.ji`` cache: it is resealed for the new image (``pylinkjl link --ji``).
 
 Relative paths in a manifest are relative to the manifest's folder. An item without an output goes
 to ``out_dir`` (default: beside its first input) as the input's stem plus the target's extension.
@@ -76,7 +78,7 @@ def _json_item(entry: object, base: Path) -> BatchItem:
     """One JSON manifest entry; _BadEntry says what is wrong with it."""
     if not isinstance(entry, dict):
         raise _BadEntry("is not an object")
-    unknown = set(entry) - {"input", "output", "target", "julia_version"}
+    unknown = set(entry) - {"input", "output", "target", "julia_version", "ji"}
     if unknown:
         raise _BadEntry(f"unknown key(s) {', '.join(sorted(map(repr, unknown)))}")
     raw_inputs = entry.get("input")
@@ -84,15 +86,16 @@ def _json_item(entry: object, base: Path) -> BatchItem:
         raw_inputs = [raw_inputs]
     if not isinstance(raw_inputs, list) or not raw_inputs or not all(isinstance(x, str) and x for x in raw_inputs):
         raise _BadEntry('"input" must be a path or a non-empty list of paths')
-    for key in ("output", "target", "julia_version"):
+    for key in ("output", "target", "julia_version", "ji"):
         if entry.get(key) is not None and (not isinstance(entry[key], str) or not entry[key]):
             raise _BadEntry(f'"{key}" must be a non-empty string')
-    if any("\0" in x for x in [*raw_inputs, entry.get("output") or ""]):
+    if any("\0" in x for x in [*raw_inputs, entry.get("output") or "", entry.get("ji") or ""]):
         raise _BadEntry("NUL character in a path")
-    output = entry.get("output")
+    output, ji = entry.get("output"), entry.get("ji")
     return BatchItem(inputs=tuple(_manifest_path(x, base) for x in raw_inputs),
                      output=_manifest_path(output, base) if output else None,
-                     target=entry.get("target"), julia_version=entry.get("julia_version"))
+                     target=entry.get("target"), julia_version=entry.get("julia_version"),
+                     ji=_manifest_path(ji, base) if ji else None)
 
 
 def _entry_offset(text: str, index: int) -> int | None:
@@ -121,16 +124,17 @@ def _parse_tsv_manifest(text: str, path: Path, base: Path) -> list[BatchItem]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = line.split("\t")
-        if len(fields) > 4:
+        if len(fields) > 5:
             raise InputError(path, f"line {number}: {len(fields)} tab-separated fields; expected "
-                             "input, output, target, julia_version (at most 4)", offset=start)
-        fields += [""] * (4 - len(fields))
-        raw_input, output, target, version = (f.strip() for f in fields)
+                             "input, output, target, julia_version, ji (at most 5)", offset=start)
+        fields += [""] * (5 - len(fields))
+        raw_input, output, target, version, ji = (f.strip() for f in fields)
         if not raw_input:
             raise InputError(path, f"line {number}: no input path", offset=start)
         if "\0" in line:
             raise InputError(path, f"line {number}: NUL character in a path", offset=start)
         items.append(BatchItem(inputs=(_manifest_path(raw_input, base),),
                                output=_manifest_path(output, base) if output else None,
-                               target=target or None, julia_version=version or None))
+                               target=target or None, julia_version=version or None,
+                               ji=_manifest_path(ji, base) if ji else None))
     return items

@@ -4,8 +4,9 @@
 
 Each item is planned in the calling thread (plans are pure, so a bad input fails on its own without
 costing a link) and handed to a thread pool as soon as it is planned, so planning overlaps with the
-links already running. Each worker calls :func:`pylinkjl.link.run.execute`: every link is its own LLD
-process with the runner's atomic output. LLD's own ``--threads`` is capped so that ``jobs x threads``
+links already running. Each worker calls :func:`pylinkjl.link.run.execute`, the pipeline ``pylinkjl link``
+runs too: every link is its own LLD process, its output checked (and verified, and its ``.ji`` resealed)
+on the staged file before the rename. LLD's own ``--threads`` is capped so that ``jobs x threads``
 stays near the core count. One failure does not stop the others.
 
 Ctrl-C reaches only the main thread. It waits for results in short slices, and on KeyboardInterrupt
@@ -139,15 +140,14 @@ def _claim_output(p: _Planned, owners: dict[Path, int]) -> _Planned:
 # -- running -----------------------------------------------------------------------------------------
 
 class _Worker:
-    """What the pool threads share: the cancel flag, their thread ids, the verifier."""
+    """What the pool threads share: the cancel flag, their thread ids, the options of every link."""
 
-    def __init__(self, verify: Callable[..., Any] | None, force_response_file: bool) -> None:
+    def __init__(self, verify: bool, force_response_file: bool) -> None:
         self.cancel = threading.Event()
         self.threads: set[int] = set()
         self.active = 0  # items being run right now
         self.lock = threading.Lock()
         self.verify = verify
-        self.verify_lock = threading.Lock()  # LIEF's thread safety is not documented: one at a time
         self.force_response_file = force_response_file
 
     def run(self, p: _Planned) -> ItemResult:
@@ -158,7 +158,9 @@ class _Worker:
         try:
             if self.cancel.is_set():
                 return _result(p, "cancelled")
-            return self._link_and_verify(p, started)
+            return self._link(p, started)
+        except VerificationError as err:
+            return _result(p, "failed", started, error=err, verify=err.verify)
         except PylinkjlError as err:
             return _result(p, "cancelled" if self.cancel.is_set() else "failed", started, error=err)
         except OSError as err:  # e.g. the output folder cannot be created
@@ -170,36 +172,17 @@ class _Worker:
             with self.lock:
                 self.active -= 1
 
-    def _link_and_verify(self, p: _Planned, started: float) -> ItemResult:
+    def _link(self, p: _Planned, started: float) -> ItemResult:
         from pylinkjl.link.run import execute
 
         assert p.plan is not None
-        link = execute(p.plan, force_response_file=self.force_response_file)
-        if self.verify is None:
-            return _result(p, "ok", started, link=link)
-        try:
-            with self.verify_lock:
-                report = self.verify(link.output, object=p.item.inputs[0], target=p.plan.target,
-                                     julia_version=p.plan.julia_version)
-        except PylinkjlError as err:
-            return _result(p, "failed", started, link=link, error=err)
-        if not report.ok:
-            failed = VerificationError(f"{link.output} failed verification")
-            return _result(p, "failed", started, link=link, error=failed, verify=report)
-        return _result(p, "ok", started, link=link, verify=report)
+        link = execute(p.plan, force_response_file=self.force_response_file, verify=self.verify, ji=p.item.ji)
+        return _result(p, "ok", started, link=link, verify=link.verify)
 
 
 def _result(p: _Planned, status: str, started: float | None = None, **fields: Any) -> ItemResult:
     seconds = 0.0 if started is None else time.perf_counter() - started
     return ItemResult(p.item, status, p.output, p.target, seconds, **fields)
-
-
-def _verifier() -> Callable[..., Any]:
-    try:
-        from pylinkjl.images.verify import verify_image  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as err:
-        raise PylinkjlError(f"verification is not available in this installation ({err})") from None
-    return verify_image  # type: ignore[no-any-return,unused-ignore]
 
 
 def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, jobs: int | None = None,
@@ -218,7 +201,6 @@ def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, j
         target = parse_target(target)
     if "threads" in options:
         raise TargetError("relink_many sets LLD's --threads itself (from jobs and the CPU count)")
-    verifier = _verifier() if verify else None
     batch = [_as_item(e) for e in items]
     par = parallelism(jobs, len(batch))
     threads = par.threads
@@ -247,7 +229,7 @@ def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, j
     # items are planned.
     planned: list[_Planned] = []
     owners: dict[Path, int] = {}
-    worker = _Worker(verifier, force_response_file)
+    worker = _Worker(verify, force_response_file)
     futures: dict[cf.Future[ItemResult], _Planned] = {}
     try:
         with cf.ThreadPoolExecutor(max_workers=par.jobs, thread_name_prefix="pylinkjl-relink") as pool:

@@ -35,6 +35,7 @@ import crc32c
 from pylinkjl.binfmt.targetlist import Layout, TargetRecord, decode_target_list
 from pylinkjl.caches.flags import CacheFlags
 from pylinkjl.errors import InputError
+from pylinkjl.target import FORMAT_OF_OS, os_of_kernel
 
 JI_MAGIC = b"\xfbjli\r\n\x1a\n"
 FORMAT_CLASSIC = 12  # Julia 1.9 - 1.13
@@ -126,6 +127,16 @@ class JiFile:
     @property
     def dlext(self) -> str:
         return OS_DLEXT.get(self.os, "so")
+
+    @property
+    def image_format(self) -> str:
+        """The object format of the image beside this cache: "macho", "coff" or "elf" (other kernels too)."""
+        return FORMAT_OF_OS[os_of_kernel(self.os) or "linux"]
+
+    @property
+    def image_arch(self) -> str:
+        """The architecture of the image, spelled as pylinkjl's targets spell it (i686, x86_64, aarch64)."""
+        return {"i386": "i686", "arm64": "aarch64", "amd64": "x86_64"}.get(self.arch, self.arch)
 
     @property
     def image_path(self) -> Path:

@@ -4,8 +4,10 @@ Julia refuses a cache whose image no longer has the CRC-32C recorded in the ``.j
 (``uint32 crc_so; uint32 crc32c(.ji without its last 4 bytes)``, docs/julia-linking.md §4.6). Before
 writing, we make sure the two files belong together: the heap checksum Julia embeds in the image
 equals the ``.ji``'s (same package, same build), and the image's target list equals the ``.ji``'s
-clone targets. Decide first, then apply: the new file is written beside the old one, fsynced and
-renamed over it.
+clone targets; and the image must be a complete shared library of the ``.ji``'s format and architecture
+(a ``.ji`` given as the image, or an image cut short, is refused). Decide first (:func:`plan_reseal`), then
+apply: the new file is written beside the old one (:func:`stage_reseal`), fsynced and renamed over it
+(:func:`commit_reseal`); ``pylinkjl link --ji`` stages it before the new image lands and renames it after.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import crc32c
 
+from pylinkjl.binfmt.extent import image_problem
 from pylinkjl.caches.ji import JiFile, crc32c_file, mapped, read_ji
 from pylinkjl.errors import InputError
 
@@ -51,11 +54,22 @@ class ResealResult:
                 "pair": self.pair, "notes": self.notes}
 
 
-def reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[str] | None = None, *,
-           dry_run: bool = False, force: bool = False) -> ResealResult:
-    """Recompute ``crc_so`` and the ``.ji``'s own CRC. ``image_path`` defaults to the sibling Julia
-    would load (extension from the ``.ji``'s OS field). Raises InputError when the files do not
-    belong together (``force`` skips that check, never the format checks)."""
+@dataclass(frozen=True)
+class ResealPlan:
+    """What a reseal will write: decided, nothing written yet."""
+
+    ji: JiFile
+    image: Path
+    result: ResealResult
+    trailer: bytes  # the new last 8 bytes of the .ji
+
+
+def plan_reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[str] | None = None, *,
+                force: bool = False, dry_run: bool = False, lands_at: Path | None = None) -> ResealPlan:
+    """Check that the image is a complete image for the ``.ji``'s platform and that the two belong
+    together, and compute the new trailer. Writes nothing. Raises InputError (``force`` skips the
+    pairing check, never the format checks). ``lands_at``: where a staged image will be renamed to
+    (the result names that path)."""
     from pylinkjl.caches.verdict import pair_check  # the report module; cheap, no LIEF at import
 
     ji = read_ji(ji_path)
@@ -65,6 +79,10 @@ def reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[str] |
     image = Path(image_path) if image_path is not None else ji.image_path
     if not image.is_file():
         raise InputError(image, "image not found", hint=f"pass the image of {ji.path.name} explicitly")
+    problem = image_problem(image, ji.image_format, ji.image_arch)
+    if problem is not None:
+        raise InputError(image, f"{problem}; {ji.path.name} is a {ji.os} {ji.arch} cache, so its image must be "
+                         f"a complete .{ji.dlext} for {ji.image_arch}", hint="reseal only a complete, linked image")
     pair = pair_check(ji, image)
     notes: list[str] = []
     problems = _pairing_problems(ji, image, pair)
@@ -84,12 +102,44 @@ def reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[str] |
         body_crc = crc32c.crc32c(data[:ji.size - 8])
     so_bytes = struct.pack(endian + "I", new_so)
     new_ji = crc32c.crc32c(so_bytes, body_crc)
-    result = ResealResult(ji.path, image, ji.crc_so, new_so, ji.crc_ji, new_ji, dry_run, False, pair, notes)
-    if result.changed and not dry_run:
-        _rewrite_trailer(ji, so_bytes + struct.pack(endian + "I", new_ji))
-        result.written = True
-        log.info("resealed %s: crc_so %#010x -> %#010x", ji.path, ji.crc_so, new_so)
-    return result
+    if lands_at is not None:
+        pair["image"] = str(lands_at)
+    result = ResealResult(ji.path, lands_at or image, ji.crc_so, new_so, ji.crc_ji, new_ji, dry_run, False, pair, notes)
+    return ResealPlan(ji, image, result, so_bytes + struct.pack(endian + "I", new_ji))
+
+
+def stage_reseal(plan: ResealPlan) -> Path | None:
+    """Write the resealed ``.ji`` to a temporary file beside it (``.NAME.ji.XXXX.reseal``), fsynced, with
+    the mode of the original; None when nothing changes. :func:`commit_reseal` renames it into place."""
+    if not plan.result.changed:
+        return None
+    return _write_resealed(plan.ji, plan.trailer)
+
+
+def commit_reseal(plan: ResealPlan, staged: Path | None) -> ResealResult:
+    """Rename the staged ``.ji`` over the original (atomic on POSIX and Windows)."""
+    if staged is not None:
+        try:
+            os.replace(staged, plan.ji.path)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        _fsync_dir(plan.ji.path.parent)
+        plan.result.written = True
+        log.info("resealed %s: crc_so %#010x -> %#010x", plan.ji.path, plan.result.old_crc_so, plan.result.new_crc_so)
+    return plan.result
+
+
+def reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[str] | None = None, *,
+           dry_run: bool = False, force: bool = False) -> ResealResult:
+    """Recompute ``crc_so`` and the ``.ji``'s own CRC. ``image_path`` defaults to the sibling Julia
+    would load (extension from the ``.ji``'s OS field). Raises InputError when the image is not a complete
+    image for the ``.ji``'s platform, or when the files do not belong together (``force`` skips that
+    check, never the format checks)."""
+    plan = plan_reseal(ji_path, image_path, force=force, dry_run=dry_run)
+    if dry_run:
+        return plan.result
+    return commit_reseal(plan, stage_reseal(plan))
 
 
 def _pairing_problems(ji: JiFile, image: Path, pair: dict[str, Any]) -> list[str]:
@@ -106,9 +156,9 @@ def _pairing_problems(ji: JiFile, image: Path, pair: dict[str, Any]) -> list[str
     return problems
 
 
-def _rewrite_trailer(ji: JiFile, trailer: bytes) -> None:
+def _write_resealed(ji: JiFile, trailer: bytes) -> Path:
     """Copy the ``.ji`` without its 8-byte trailer plus the new trailer to a temporary file beside
-    it, fsync, keep the mode, and rename it over the original (atomic on POSIX and Windows)."""
+    it, fsync, and keep the mode."""
     target = ji.path
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".reseal", dir=target.parent)
     tmp = Path(tmp_name)
@@ -125,11 +175,10 @@ def _rewrite_trailer(ji: JiFile, trailer: bytes) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, target.stat().st_mode & 0o7777)
-        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    return tmp
 
 
 def _fsync_dir(directory: Path) -> None:

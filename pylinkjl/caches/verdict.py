@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pylinkjl.binfmt.extent import image_problem
 from pylinkjl.binfmt.targetlist import JL_TARGET_UNKNOWN_NAME, JL_TARGET_VEC_CALL, TargetRecord
 from pylinkjl.caches.flags import DEFAULT, CacheFlags, flags_match
 from pylinkjl.caches.ji import JI_MAGIC, JiFile, crc32c_file, find_embedded_header, mapped, read_ji
@@ -218,6 +219,11 @@ def load_checks(ji: JiFile, session: Session, image: dict[str, Any], cpu: dict[s
                              f"the .ji expects {ji.crc_so:#010x} (image changed after linking: strip, codesign, "
                              "patchelf, relink? run `pylinkjl reseal`)" if ok_so is False
                              else "the image's crc32c matches crc_so"))
+        if "complete" in image:  # Julia dlopens the image next: a short or foreign file fails there
+            complete = image["complete"]
+            checks.append(_check("image complete", complete, "incomplete image",
+                                 f"{image['path']} {image.get('problem')}: Julia's dlopen of it would fail"
+                                 if not complete else f"a complete {ji.dlext} for {ji.image_arch}"))
     return checks
 
 
@@ -289,7 +295,10 @@ def image_facts(ji: JiFile, image_path: Path | None = None, *, verify: bool = Tr
         out["size"] = path.stat().st_size
         if verify:
             crc = crc32c_file(path)
-            out.update(crc32c=crc, crc_ok=crc == ji.crc_so)
+            problem = image_problem(path, ji.image_format, ji.image_arch)
+            out.update(crc32c=crc, crc_ok=crc == ji.crc_so, complete=problem is None)
+            if problem is not None:
+                out["problem"] = problem
     return out
 
 

@@ -129,6 +129,8 @@ def render_ji(r: dict[str, Any], verbose: int) -> None:
     if r["pkgimage"]:
         size = f" ({img['size']} bytes)" if img.get("exists") else " (missing)"
         echo(f"  image      {img['path']}{size}")
+        if img.get("complete") is False:
+            echo(f"             INCOMPLETE: {img.get('problem')}")
     else:
         echo("  image      none (--pkgimages=no cache)")
     cs = r["checksums"]

@@ -74,9 +74,10 @@ def _shell(value: str) -> str:
 @click.option("--julia-exact", is_flag=True, help="Julia's command exactly: none of pylinkjl's deviations.")
 @click.option("--timeout", type=Seconds(), help="Stop LLD after this many seconds.")
 @click.option("--response-file", is_flag=True, help="Pass the arguments through a response file.")
-@click.option("--verify", "verify_after", is_flag=True, help="Verify the image after linking (fails the command "
-              "if a check fails).")
-@click.option("--ji", "ji_file", type=click.Path(path_type=Path), help="Reseal this .ji for the new image.")
+@click.option("--verify", "verify_after", is_flag=True, help="Verify the new image before it replaces the output "
+              "(a failed check fails the command, exit 7, and the output is left as it was).")
+@click.option("--ji", "ji_file", type=click.Path(path_type=Path), help="Reseal this .ji for the new image (checked "
+              "before the image replaces the output).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (argv, environment) and run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable plan or result.")
 @click.option("-v", "--verbose", count=True, help="-v: log what was found, decided and run; -vv: also LLD --verbose.")
@@ -112,28 +113,14 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
             return
         from pylinkjl.link.run import execute
 
-        result = execute(plan, force_response_file=response_file)
-        payload = result.to_dict()
-        if ji_file is not None:
-            from pylinkjl.caches.reseal import reseal
-
-            resealed = reseal(ji_file, result.output)
-            payload["reseal"] = resealed.to_dict()
-            log.info("resealed %s", ji_file)
-        report = None
-        if verify_after:
-            from pylinkjl.images.verify import verify_image
-
-            report = verify_image(result.output, object=inputs[0], target=plan.target, julia_version=plan.julia_version)
-            payload["verify"] = report.to_dict()
+        result = execute(plan, force_response_file=response_file, verify=verify_after, ji=ji_file)
         if as_json:
-            emit_json(payload)
-        else:
-            click.echo(f"linked {result.output} ({result.size} bytes, {plan.target.name}, Julia {plan.line}, "
-                       f"LLD {result.seconds * 1e3:.0f} ms)")
-            if report is not None:
-                click.echo(report.render())
-        if report is not None and not report.ok:
-            from pylinkjl.errors import VerificationError
-
-            raise VerificationError(f"{result.output} failed verification")
+            emit_json(result.to_dict())
+            return
+        click.echo(f"linked {result.output} ({result.size} bytes, {plan.target.name}, Julia {plan.line}, "
+                   f"LLD {result.seconds * 1e3:.0f} ms)")
+        if result.reseal is not None:
+            click.echo(f"resealed {result.reseal.ji_path}" if result.reseal.written
+                       else f"{result.reseal.ji_path} already matched")
+        if result.verify is not None:
+            click.echo(result.verify.render())

@@ -56,8 +56,9 @@ def _summary(results: list[Any], seconds: float, jobs: int, threads: int) -> str
 @click.command("relink")
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--manifest", type=click.Path(path_type=Path, dir_okay=False), help="JSON list of {\"input\", "
-              "\"output\", \"target\", \"julia_version\"} objects, or TSV lines input<TAB>output[<TAB>target"
-              "[<TAB>julia_version]]; relative paths are relative to the manifest.")
+              "\"output\", \"target\", \"julia_version\", \"ji\"} objects, or TSV lines input<TAB>output[<TAB>"
+              "target[<TAB>julia_version[<TAB>ji]]]; relative paths are relative to the manifest; a ji is resealed "
+              "for its new image.")
 @click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), help="Where outputs go (named "
               "after the input, with the target's extension); default: beside each input.")
 @click.option("--target", "target_name", metavar="TARGET", help="GNU triple or short form; default: this host.")

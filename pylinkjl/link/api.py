@@ -5,6 +5,7 @@
     result = execute(plan)                  # run
     link_image_cmd(path, out, ...)          # the argv Julia's link_image_cmd would build (list[str])
     link_image(path, out, ...)              # all three steps; returns a LinkResult
+    link_image(path, out, verify=True, ji=cache)   # ... and verify, reseal, before the output is replaced
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def link_image_cmd(path: PathLike | Sequence[PathLike], out: PathLike, **options
 
 
 def link_image(path: PathLike | Sequence[PathLike], out: PathLike, *, force_response_file: bool = False,
-               **options: Unpack[LinkOptions]) -> LinkResult:
-    """Link ``path`` (Julia's object archive, or several objects/archives) into the package image ``out``."""
-    return execute(plan_link(link_request(path, out, **options)), force_response_file=force_response_file)
+               verify: bool = False, ji: PathLike | None = None, **options: Unpack[LinkOptions]) -> LinkResult:
+    """Link ``path`` (Julia's object archive, or several objects/archives) into the package image ``out``.
+    ``verify``: verify the new image; ``ji``: reseal that cache for it. Both happen before the image is
+    renamed over ``out``, so a failure leaves an existing ``out`` (and ``ji``) untouched."""
+    return execute(plan_link(link_request(path, out, **options)), force_response_file=force_response_file,
+                   verify=verify, ji=ji)

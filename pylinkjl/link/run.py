@@ -1,8 +1,17 @@
-"""Running a LinkPlan: stub libraries, response file, LLD, and the atomic rename of the output.
+"""Running a LinkPlan, from start to finish, in this order:
 
-Never lose data: LLD writes into a staging folder beside the output, and only a successful link is
-renamed over the output. After a failure, a timeout or Ctrl-C nothing new is left behind and an
-existing output is untouched.
+    stage      a fresh folder beside the output (``.pylinkjl-XXXX``); stub libraries made if needed
+    LLD        writes into the staging folder (through a response file when the line is too long)
+    output     the staged file must be a complete image of the target's format and architecture
+               (an LLD that exits 0 with a truncated or foreign file is caught: LinkOutputError)
+    verify     with ``verify=True``: the staged image is verified (a failed check: VerificationError)
+    reseal     with ``ji=``: the .ji must belong to the staged image; its new copy is staged beside it
+    rename     the image over the output, then the staged .ji over the .ji: the last step, taken only
+               when everything above succeeded
+
+Never lose data: after a failure of any step, a timeout or Ctrl-C nothing new is left behind and an
+existing output (and .ji) is untouched. ``pylinkjl link`` and ``pylinkjl relink`` both call
+:func:`execute`; nothing of this sequence lives in the CLI.
 """
 
 from __future__ import annotations
@@ -11,16 +20,21 @@ import logging
 import os
 import shlex
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pylinkjl.commandline import quote_command
-from pylinkjl.errors import Interrupted, LinkError
+from pylinkjl.errors import Interrupted, LinkError, LinkOutputError, VerificationError
 from pylinkjl.link.plan import LinkPlan
 from pylinkjl.link.stubs.libraries import ensure_stub_set
 from pylinkjl.process import run_process
+
+if TYPE_CHECKING:
+    from pylinkjl.caches.reseal import ResealPlan, ResealResult
+    from pylinkjl.images.report import Report
 
 log = logging.getLogger("pylinkjl.link.run")
 
@@ -37,10 +51,17 @@ class LinkResult:
     seconds: float
     lld_output: str
     response_file: bool
+    verify: Report | None = None  # with verify=True: the report on the image (it passed)
+    reseal: ResealResult | None = None  # with ji=: what was rewritten in the .ji
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "output": str(self.output), "size": self.size, "seconds": round(self.seconds, 4),
+        data = {"ok": True, "output": str(self.output), "size": self.size, "seconds": round(self.seconds, 4),
                 "lld_output": self.lld_output, "response_file": self.response_file, "plan": self.plan.to_dict()}
+        if self.verify is not None:
+            data["verify"] = self.verify.to_dict()
+        if self.reseal is not None:
+            data["reseal"] = self.reseal.to_dict()
+        return data
 
 
 def _rsp_quote_posix(arg: str) -> str:
@@ -68,6 +89,77 @@ def response_file_argv(plan: LinkPlan, rsp_path: Path) -> list[str]:
     return [*argv[:head], *quoting, f"@{rsp_path}"]
 
 
+def _run_lld(plan: LinkPlan, force_response_file: bool) -> tuple[str, bool, float]:
+    """Run LLD into the staging folder: (its output, whether a response file was used, seconds).
+    Raises LinkError when it cannot start, fails or times out."""
+    env = dict(os.environ)
+    env.update(plan.env)
+    argv = list(plan.argv)
+    use_rsp = force_response_file or sum(len(a) + 1 for a in argv) > RSP_THRESHOLD
+    if use_rsp:
+        argv = response_file_argv(plan, plan.staging_dir / "link.rsp")
+        log.info("command line goes through a response file: %s", argv[-1][1:])
+    log.info("running: %s", quote_command(argv))
+    if plan.env:
+        log.info("environment: %s", " ".join(f"{k}={shlex.quote(v)}" for k, v in plan.env.items()))
+    try:
+        done = run_process(argv, env=env, timeout=plan.timeout)
+    except OSError as err:
+        raise LinkError(f"could not start {argv[0]}: {err.strerror or err}", argv=argv) from err
+    if done.output.strip():
+        log.info("LLD said:\n%s", done.output.rstrip())
+    log.info("LLD finished with exit code %s in %.3f s", done.returncode, done.seconds)
+    if done.timed_out:
+        raise LinkError(f"LLD did not finish within {plan.timeout:g} s and was stopped; no output was written",
+                        argv=list(plan.argv), output=done.output, returncode=None)
+    if done.returncode != 0:
+        from pylinkjl.link.advice import advise  # only failures need the advice table
+
+        raise LinkError(f"LLD failed with exit code {done.returncode} linking {plan.output.name}",
+                        argv=list(plan.argv), output=done.output, returncode=done.returncode,
+                        advice=advise(done.output, plan.target.os))
+    return done.output, use_rsp, done.seconds
+
+
+def check_staged_output(plan: LinkPlan, lld_output: str) -> int:
+    """The staged file must be a complete image of the target's format and architecture: LLD's exit
+    code alone is not trusted (a wrapper, a full disk or a bug can leave a short or foreign file).
+    Returns its size; raises LinkOutputError."""
+    from pylinkjl.binfmt.extent import image_problem
+    from pylinkjl.errors import InputError
+
+    def refuse(problem: str) -> LinkOutputError:
+        return LinkOutputError(f"LLD reported success, but {problem}; nothing was renamed over {plan.output}",
+                               argv=list(plan.argv), output=lld_output, returncode=0)
+
+    staged = plan.staged_output
+    if not staged.is_file():
+        raise refuse("it wrote no output")
+    try:
+        problem = image_problem(staged, plan.target.format, plan.target.arch)
+    except InputError as err:
+        raise refuse(f"its output cannot be read ({err.problem})") from None
+    if problem is not None:
+        raise refuse(f"the file it wrote {problem}")
+    return staged.stat().st_size
+
+
+_VERIFY_LOCK = threading.Lock()  # LIEF's thread safety is not documented: one verification at a time
+
+
+def _verify_staged(plan: LinkPlan) -> Report:
+    """Verify the staged image; the report names the output it will become."""
+    from pylinkjl.images.verify import verify_image
+
+    with _VERIFY_LOCK:
+        report = verify_image(plan.staged_output, object=plan.request.inputs[0], target=plan.target,
+                              julia_version=plan.julia_version)
+    report.path = plan.output
+    if not report.ok:
+        raise VerificationError(f"{plan.output} failed verification: the new image was discarded", verify=report)
+    return report
+
+
 def _replace(staged: Path, output: Path) -> None:
     """Rename the new image over the output. Freeing a large old image takes tens of milliseconds, so,
     like LLD's own unlinkAsync, keep it open across the rename and let it go in a background thread."""
@@ -77,9 +169,31 @@ def _replace(staged: Path, output: Path) -> None:
         old = None
     os.replace(staged, output)
     if old is not None:
-        import threading
-
         threading.Thread(target=os.close, args=(old,), daemon=True).start()
+
+
+def _install(plan: LinkPlan, reseal: ResealPlan | None, staged_ji: Path | None) -> ResealResult | None:
+    """The last step: rename the image over the output, then the staged .ji over the .ji. Should the
+    second rename fail, the first is undone (the old image was kept as a hard link in the staging folder)."""
+    if reseal is None:
+        _replace(plan.staged_output, plan.output)
+        return None
+    from pylinkjl.caches.reseal import commit_reseal
+
+    backup: Path | None = plan.staging_dir / ".previous"
+    try:
+        os.link(plan.output, plan.staging_dir / ".previous")
+    except FileNotFoundError:
+        backup = None  # no old image: undoing means removing the new one
+    _replace(plan.staged_output, plan.output)
+    try:
+        return commit_reseal(reseal, staged_ji)
+    except BaseException:
+        if backup is not None:
+            os.replace(backup, plan.output)
+        else:
+            plan.output.unlink(missing_ok=True)
+        raise
 
 
 def _discard(staging: Path) -> None:
@@ -103,9 +217,13 @@ def _discard(staging: Path) -> None:
         pass
 
 
-def execute(plan: LinkPlan, *, force_response_file: bool = False) -> LinkResult:
-    """Run the plan. Raises LinkError (LLD failed or timed out), Interrupted (Ctrl-C), or the errors of
-    stub-library generation; MissingLibraryError for a plan made with ``allow_missing`` that lacks some."""
+def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool = False,
+            ji: str | os.PathLike[str] | None = None) -> LinkResult:
+    """Run the plan (see the module docstring): with ``verify`` the image is verified, with ``ji`` that
+    cache is resealed for it, both before anything is renamed. Raises LinkError (LLD failed or timed out),
+    LinkOutputError (LLD's output is not a complete image), VerificationError, InputError (the .ji does
+    not belong to the image), Interrupted (Ctrl-C), or the errors of stub-library generation;
+    MissingLibraryError for a plan made with ``allow_missing`` that lacks some."""
     if plan.missing:
         from pylinkjl.errors import MissingLibraryError
 
@@ -118,43 +236,28 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False) -> LinkResult:
         ensure_stub_set(plan.stubs, str(plan.lld.candidate.path))
         log.info("stub libraries ready in %s (%.0f ms): %s", plan.stub_dir, (time.perf_counter() - started) * 1e3,
                  ", ".join(lib.file_name for lib in plan.stub_libraries))
-    env = dict(os.environ)
-    env.update(plan.env)
     plan.output.parent.mkdir(parents=True, exist_ok=True)
     plan.staging_dir.mkdir(exist_ok=False)
+    staged_ji: Path | None = None
     try:
-        argv = list(plan.argv)
-        use_rsp = force_response_file or sum(len(a) + 1 for a in argv) > RSP_THRESHOLD
-        if use_rsp:
-            argv = response_file_argv(plan, plan.staging_dir / "link.rsp")
-            log.info("command line goes through a response file: %s", argv[-1][1:])
-        log.info("running: %s", quote_command(argv))
-        if plan.env:
-            log.info("environment: %s", " ".join(f"{k}={shlex.quote(v)}" for k, v in plan.env.items()))
-        try:
-            done = run_process(argv, env=env, timeout=plan.timeout)
-        except OSError as err:
-            raise LinkError(f"could not start {argv[0]}: {err.strerror or err}", argv=argv) from err
-        if done.output.strip():
-            log.info("LLD said:\n%s", done.output.rstrip())
-        log.info("LLD finished with exit code %s in %.3f s", done.returncode, done.seconds)
-        if done.timed_out:
-            raise LinkError(f"LLD did not finish within {plan.timeout:g} s and was stopped; no output was written",
-                            argv=list(plan.argv), output=done.output, returncode=None)
-        if done.returncode != 0:
-            from pylinkjl.link.advice import advise  # only failures need the advice table
+        lld_output, use_rsp, seconds = _run_lld(plan, force_response_file)
+        size = check_staged_output(plan, lld_output)
+        report = _verify_staged(plan) if verify else None
+        reseal: ResealPlan | None = None
+        if ji is not None:
+            from pylinkjl.caches.reseal import plan_reseal, stage_reseal
 
-            raise LinkError(f"LLD failed with exit code {done.returncode} linking {plan.output.name}",
-                            argv=list(plan.argv), output=done.output, returncode=done.returncode,
-                            advice=advise(done.output, plan.target.os))
-        if not plan.staged_output.is_file():
-            raise LinkError("LLD reported success but wrote no output", argv=list(plan.argv), output=done.output,
-                            returncode=0)
-        size = plan.staged_output.stat().st_size
-        _replace(plan.staged_output, plan.output)
+            reseal = plan_reseal(ji, plan.staged_output, lands_at=plan.output)
+            staged_ji = stage_reseal(reseal)
+        resealed = _install(plan, reseal, staged_ji)
+        staged_ji = None
         log.info("wrote %s (%d bytes)", plan.output, size)
-        return LinkResult(plan, plan.output, size, done.seconds, done.output, use_rsp)
+        if resealed is not None and not resealed.written:
+            log.info("%s already matched the new image: nothing to reseal", resealed.ji_path)
+        return LinkResult(plan, plan.output, size, seconds, lld_output, use_rsp, report, resealed)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; the linker was stopped and no output was written") from None
     finally:
+        if staged_ji is not None:
+            staged_ji.unlink(missing_ok=True)
         _discard(plan.staging_dir)
