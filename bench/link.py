@@ -41,7 +41,8 @@ from pylinkjl.target import parse_target
 from tests.toolnames import LLD
 
 SIZES = ("small", "large")
-GOALS = {"small": "goal: CLI < 60 ms over LLD", "large": "goal: CLI / LLD < 1.10"}
+GOALS = {"small": "goal: CLI < 50 ms over LLD", "large": "goal: CLI / LLD < 1.05"}
+READ_RATE = 1e9  # bytes/s: link_image may add 5 ms plus reading its inputs' symbol tables at this rate
 
 
 def _measure(fmt: str, target: str, size: str, runs: int, quick: bool) -> list[dict[str, Any]]:
@@ -79,6 +80,8 @@ def _measure(fmt: str, target: str, size: str, runs: int, quick: bool) -> list[d
     shutil.rmtree(plan.staging_dir, ignore_errors=True)
 
     d, c, lib = medians["direct"] * 1e3, medians["cli"] * 1e3, medians["library"] * 1e3
+    allowance = 5 + archive.stat().st_size / READ_RATE * 1e3
+    verdict = "met" if lib - d < allowance else "missed"
     label = f"{fmt} {size}"
     what = (f"{target}: {inputs.describe(spec)}; archive {archive.stat().st_size / 1e6:.3g} MB, "
             f"image {out_lib.stat().st_size / 1e6:.3g} MB; median of {runs}")
@@ -87,7 +90,8 @@ def _measure(fmt: str, target: str, size: str, runs: int, quick: bool) -> list[d
         row(f"{label}: pylinkjl link (CLI)", c, "ms", f"{c / d:.2f}x LLD, +{c - d:.0f} ms; {GOALS[size]}"),
         row(f"{label}: CLI added", c - d, "ms", ""),
         row(f"{label}: CLI / LLD", c / d, "x", ""),
-        row(f"{label}: link_image (library)", lib, "ms", f"+{lib - d:.1f} ms over LLD; goal: < 5 ms"),
+        row(f"{label}: link_image (library)", lib, "ms", f"+{lib - d:.1f} ms over LLD; goal: < {allowance:.1f} ms "
+            f"(5 ms + the inputs read at 1 GB/s): {verdict}"),
         row(f"{label}: library added", lib - d, "ms", ""),
         row(f"{label}: peak memory, LLD alone", lld_peak, "MB", "largest resident set"),
         row(f"{label}: peak memory, pylinkjl link", cli_peak, "MB", "largest process: Python or LLD"),
