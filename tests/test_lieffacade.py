@@ -46,7 +46,8 @@ def test_elf_structure_and_exports() -> None:
         # jl_RTLD_DEFAULT_handle_pointer holds &jl_RTLD_DEFAULT_handle: an R_X86_64_64 against an import
         slot = v.export_address("jl_RTLD_DEFAULT_handle_pointer")
         assert v.read_pointer(slot) is None
-        assert "undefined symbol" in (v.relocation_problem(slot) or "")
+        assert "undefined symbol jl_RTLD_DEFAULT_handle" in (v.relocation_problem(slot) or "")
+        assert v.bound_symbol(slot) == "jl_RTLD_DEFAULT_handle"
         assert v.undefined_imports()["jl_RTLD_DEFAULT_handle"] is True
         assert v.region_at(v.file_offset(text.vaddr) or 0) == ".text"
 

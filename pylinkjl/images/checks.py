@@ -165,10 +165,14 @@ def check_clones(info: ImageInfo) -> CheckResult:
 
 
 class _Ranges:
-    """Merged address ranges of the sections that have one property (executable / writable)."""
+    """Merged address ranges: of the sections that have one property (executable / writable), or given."""
 
-    def __init__(self, view: BinaryView, pick: Callable[[Any], bool]) -> None:
-        spans = sorted((s.vaddr, s.end) for s in view.sections if pick(s))
+    def __init__(self, view: BinaryView, pick: Callable[[Any], bool] | None = None, *,
+                 spans: list[tuple[int, int]] | None = None) -> None:
+        if spans is None:
+            assert pick is not None
+            spans = [(s.vaddr, s.end) for s in view.sections if pick(s)]
+        spans = sorted(spans)
         merged: list[list[int]] = []
         for lo, hi in spans:
             if merged and lo <= merged[-1][1]:
@@ -229,8 +233,10 @@ def check_function_pointers(view: BinaryView, info: ImageInfo) -> CheckResult:
 
 
 def check_data_pointers(view: BinaryView, info: ImageInfo) -> CheckResult:
-    """Every relocation slot, global variable and TLS slot lies in a writable section."""
-    rw = _Ranges(view, lambda s: s.writable)
+    """Every relocation slot, global variable and TLS slot lies in memory the loader maps writable (ELF
+    PT_LOAD flags less PT_GNU_RELRO, Mach-O segment protections, PE sections): section headers, which
+    post-processing such as patchelf rewrites, play no part."""
+    rw = _Ranges(view, spans=view.loader_ranges(writable=True))
     probs = list(info.problems.get("data-pointers", []))
     ng = nslots = 0
     for s in info.shards:
@@ -240,7 +246,7 @@ def check_data_pointers(view: BinaryView, info: ImageInfo) -> CheckResult:
             n_bad, examples = rw.outside(addrs)
             if n_bad:
                 idx = next(i for i, a in enumerate(addrs) if a == examples[0])
-                probs.append(f"shard {s.index}: {n_bad} {what}(s) outside writable sections, e.g. #{idx} at "
+                probs.append(f"shard {s.index}: {n_bad} {what}(s) outside writable memory, e.g. #{idx} at "
                              f"{_describe(view, examples[0])}")
     extra = {k: v for k, v in info.tls_slots.items() if v is not None}
     if info.small_typeof is not None:
@@ -253,34 +259,6 @@ def check_data_pointers(view: BinaryView, info: ImageInfo) -> CheckResult:
         return failed("data-pointers", join_problems(probs), **nums)
     return passed("data-pointers", f"{ng} global variables, {nslots} relocation slots and {len(extra)} runtime "
                                     "slots are writable", **nums)
-
-
-_HEAP_MAGIC = b"\xfbjli\r\n\x1a\n"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
-def check_image_data(view: BinaryView, info: ImageInfo) -> CheckResult:
-    probs = list(info.problems.get("system-image-data", []))
-    nums = {"address": info.image_data, "size": info.image_size}
-    if info.image_data is None and info.image_size is None and info.layout == "1.13":
-        return not_applicable("system-image-data", "no jl_system_image_data: the heap lives in the .ji (split image)", **nums)
-    if info.image_data is None or info.image_size is None:
-        missing = "jl_system_image_data" if info.image_data is None else "jl_system_image_size"
-        return failed("system-image-data", f"{missing} is not defined", **nums)
-    sec = view.section_at(info.image_data)
-    if sec is None:
-        probs.append(f"jl_system_image_data at {info.image_data:#x} is in no section")
-    elif info.image_data + info.image_size > sec.end:
-        probs.append(f"jl_system_image_size says {info.image_size} bytes but only {sec.end - info.image_data} "
-                     f"remain in {sec.name}")
-    elif info.image_size >= 8:
-        head = view.read_bytes(info.image_data, 8)
-        if head != _HEAP_MAGIC and head[:4] != _ZSTD_MAGIC:
-            probs.append(f"jl_system_image_data does not start with the cache header magic (found {head.hex()})")
-    if probs:
-        return failed("system-image-data", join_problems(probs), **nums)
-    return passed("system-image-data", f"{info.image_size} bytes of serialized heap in "
-                                        f"{sec.name if sec else '?'}", **nums)
 
 
 # -- comparison with the input ---------------------------------------------------------------------

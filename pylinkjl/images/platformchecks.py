@@ -102,14 +102,33 @@ def check_macho_signature(view: BinaryView) -> CheckResult:
 
 # -- ELF --------------------------------------------------------------------------------------------
 
+# A library name as a wheel repair tool may have grafted it: auditwheel's ``libjulia-1a2b3c4d.so.1.13`` or the
+# ``ICl90UHn_libjulia.so.1.13.1`` prefix of the real juliac wheels (delocate's ``JXacdAlp_libjulia.1.13.1.dylib``).
+_GRAFT_PREFIX = r"(?:[A-Za-z0-9]{8}_)?"
+_GRAFT_SUFFIX = r"(?:-[0-9a-f]{8})?"
+
+
+def runtime_library(name: str) -> str | None:
+    """``libjulia`` or ``libjulia-internal`` when ``name`` (a DT_NEEDED entry or a dylib install name) is one of
+    them, grafted or not, debug or not; else None."""
+    base = name.rsplit("/", 1)[-1]
+    for lib in ("libjulia-internal", "libjulia"):
+        stem = rf"{_GRAFT_PREFIX}{lib}(?:-debug)?{_GRAFT_SUFFIX}"
+        if re.fullmatch(rf"{stem}\.so(?:\.\d+)*", base) or re.fullmatch(rf"{stem}(?:\.\d+)*\.dylib", base):
+            return lib
+    return None
+
+
 def check_elf_needed(view: BinaryView) -> CheckResult:
     needed = list(view.needed_libraries)
-    missing = [lib for lib in ("libjulia", "libjulia-internal")
-               if not any(re.fullmatch(rf"{lib}(-debug)?\.so(\.\d+)*", n) for n in needed)]
+    found = {runtime_library(n): n for n in needed}
+    missing = [lib for lib in ("libjulia", "libjulia-internal") if lib not in found]
     if missing:
         return failed("elf-needed", f"DT_NEEDED lacks {' and '.join(missing)} (has: {', '.join(needed) or 'none'})",
                        needed=needed)
-    return passed("elf-needed", ", ".join(needed), needed=needed)
+    grafted = [n for lib, n in found.items() if lib is not None and not n.startswith(lib)]
+    note = f" (grafted name{'s' if len(grafted) > 1 else ''}: {', '.join(grafted)})" if grafted else ""
+    return passed("elf-needed", ", ".join(needed) + note, needed=needed)
 
 
 def check_elf_textrel(view: BinaryView) -> CheckResult:

@@ -68,7 +68,7 @@ class Report:
         """The report as a person reads it (what every command prints): a line per check; a failed
         check, or every check with ``verbose``, shows its numbers."""
         img = self.image
-        head = (f"{self.path}: {img.get('line_name', '?')} image, {img.get('format', '?')} {img.get('arch', '?')}"
+        head = (f"{self.path}: {img.get('line_name', '?')} {img.get('kind_name', 'image')}, {img.get('format', '?')} {img.get('arch', '?')}"
                 f", {len(img.get('targets') or [])} target(s), {img.get('nshards', 0)} shard(s), "
                 f"{img.get('nfuncs', 0)} functions")
         lines = [head]

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pylinkjl.errors import InputError
-from pylinkjl.images import checks, platformchecks
+from pylinkjl.images import checks, platformchecks, syschecks
 from pylinkjl.images.decode import ImageInfo, decode_image
+from pylinkjl.images.heap import read_heap
+from pylinkjl.images.kind import KindInfo, image_kind
 from pylinkjl.images.report import CheckResult, Report, failed
 from pylinkjl.target import Target, parse_target
 
@@ -27,9 +29,13 @@ __all__ = ["CheckResult", "Report", "input_functions_and_globals", "verify_image
 log = logging.getLogger("pylinkjl.images.verify")
 
 
-def _platform_checks(view: BinaryView) -> list[CheckResult]:
+def _platform_checks(view: BinaryView, kind: KindInfo | None = None) -> list[CheckResult]:
     if view.format == "coff":
-        return [platformchecks.check_pe_entry(view), platformchecks.check_pe_exports(view), platformchecks.check_pe_pseudo_relocs(view)]
+        out = [platformchecks.check_pe_entry(view), platformchecks.check_pe_exports(view),
+               platformchecks.check_pe_pseudo_relocs(view)]
+        if kind is not None:
+            out.append(syschecks.check_pe_image_size(view, kind))
+        return out
     if view.format == "macho":
         return [platformchecks.check_macho_build_version(view), platformchecks.check_macho_install_name(view), platformchecks.check_macho_signature(view)]
     return [platformchecks.check_elf_needed(view), platformchecks.check_elf_textrel(view)]
@@ -63,8 +69,9 @@ def _object_checks(view: BinaryView, info: ImageInfo, obj: Path) -> list[CheckRe
 
 
 def verify_view(view: BinaryView, *, object: str | Path | None = None, target: Target | None = None,
-                julia_version: str | None = None) -> Report:
-    """Run every check on an opened image (``target`` parsed already, by :func:`verify_image`)."""
+                julia_version: str | None = None, kind: str | None = None) -> Report:
+    """Run every check on an opened image (``target`` parsed already, by :func:`verify_image`); ``kind``: the
+    image kind expected (package-image, system-image, juliac-library), None to accept any."""
     report = Report(view.path)
     fmt_check, _found = checks.check_format(view, target)
     report.add(fmt_check)
@@ -77,23 +84,28 @@ def verify_view(view: BinaryView, *, object: str | Path | None = None, target: T
         report.image = {"format": view.format, "arch": view.arch, "line_name": "not a Julia"}
         report.checks.extend(_platform_checks(view))
         return report
-    report.image = info.summary()
-    for check in (checks.check_layout(info), checks.check_exports(view, info), checks.check_header(info), checks.check_target_list(info),
-                  checks.check_target_count(info), checks.check_clones(info), checks.check_function_pointers(view, info),
-                  checks.check_data_pointers(view, info), checks.check_image_data(view, info)):
+    heap = read_heap(view, info)
+    found = image_kind(view, heap)
+    report.image = info.summary() | {"kind": found.kind, "kind_name": found.name, "entry_points": found.entry_points}
+    for check in (syschecks.check_image_kind(found, kind), checks.check_layout(info), checks.check_exports(view, info),
+                  checks.check_header(info), checks.check_target_list(info), checks.check_target_count(info),
+                  checks.check_clones(info), checks.check_function_pointers(view, info),
+                  checks.check_data_pointers(view, info), syschecks.check_system_image_data(view, info, heap, found),
+                  syschecks.check_heap_checksum(view, info, heap), syschecks.check_image_unpack(view, info, heap),
+                  syschecks.check_rtld_consistency(view, info), syschecks.check_entry_points(found)):
         report.add(check)
-    report.checks.extend(_platform_checks(view))
+    report.checks.extend(_platform_checks(view, found))
     if object is not None:
         report.checks.extend(_object_checks(view, info, Path(object)))
     return report
 
 
 def verify_image(path: str | Path, *, object: str | Path | None = None, target: Target | str | None = None,
-                 julia_version: str | None = None) -> Report:
+                 julia_version: str | None = None, kind: str | None = None) -> Report:
     """Verify the image at ``path``; see the module docstring. Raises InputError when the file cannot be
     read as an image at all (a Report with failed checks otherwise)."""
     from pylinkjl.binfmt.lief import open_binary
 
     tgt = parse_target(target) if isinstance(target, str) else target
     with open_binary(path, arch=None if tgt is None else tgt.arch) as view:
-        return verify_view(view, object=object, target=tgt, julia_version=julia_version)
+        return verify_view(view, object=object, target=tgt, julia_version=julia_version, kind=kind)

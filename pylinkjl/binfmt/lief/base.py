@@ -23,6 +23,8 @@ class SegmentMapping:
     vsize: int
     offset: int
     fsize: int
+    writable: bool = False  # as the loader maps it (ELF PF_W, Mach-O VM_PROT_WRITE, PE IMAGE_SCN_MEM_WRITE)
+    executable: bool = False
 
 
 class BinaryView:
@@ -41,6 +43,7 @@ class BinaryView:
         self.format = fmt
         self._base = base  # file offset of this slice (fat Mach-O)
         self._mappings: list[SegmentMapping] = []
+        self._readonly_after_relocation: list[tuple[int, int]] = []  # ELF PT_GNU_RELRO, Mach-O __DATA_CONST
         self._mapping_starts: list[int] = []
         self._section_starts: list[int] = []
         self.sections = ()
@@ -153,6 +156,37 @@ class BinaryView:
         if end < 0:
             raise self.fail(f"string at {vaddr:#x} is not NUL-terminated within {len(raw)} bytes")
         return raw[:end].decode("utf-8", errors="replace")
+
+    def loader_ranges(self, *, writable: bool = False, executable: bool = False) -> list[tuple[int, int]]:
+        """Address ranges the loader maps with the asked protection (ELF PT_LOAD flags, Mach-O segment
+        protections, PE section characteristics); writable ranges leave out what is made read-only after
+        relocation (PT_GNU_RELRO, __DATA_CONST). Section headers play no part: the loader never reads them."""
+        spans = [(m.vaddr, m.vaddr + m.vsize) for m in self._mappings
+                 if (not writable or m.writable) and (not executable or m.executable)]
+        if writable:
+            for lo, hi in self._readonly_after_relocation:
+                cut: list[tuple[int, int]] = []
+                for a, b in spans:
+                    if hi <= a or lo >= b:
+                        cut.append((a, b))
+                        continue
+                    if a < lo:
+                        cut.append((a, lo))
+                    if hi < b:
+                        cut.append((hi, b))
+                spans = cut
+        return sorted(spans)
+
+    def segment_at(self, vaddr: int) -> SegmentMapping | None:
+        i = bisect.bisect_right(self._mapping_starts, vaddr) - 1
+        if i >= 0 and vaddr < self._mappings[i].vaddr + self._mappings[i].vsize:
+            return self._mappings[i]
+        return None
+
+    def bound_symbol(self, vaddr: int) -> str | None:
+        """Name of the external symbol the loader binds the pointer slot at ``vaddr`` to (ELF GLOB_DAT /
+        absolute relocations, Mach-O binds, PE import address table), plain C name; None if it is not bound."""
+        return None
 
     def section_at(self, vaddr: int) -> Section | None:
         i = bisect.bisect_right(self._section_starts, vaddr) - 1

@@ -13,6 +13,7 @@ from pylinkjl.binfmt.lief.records import Section
 from pylinkjl.binfmt.sniff import ELF_MACHINES
 
 _SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR = 1, 2, 4
+_PF_X, _PF_W = 1, 2
 _DT = {"NEEDED": 1, "STRTAB": 5, "SYMTAB": 6, "RELA": 7, "RELASZ": 8, "RELAENT": 9, "STRSZ": 10, "REL": 17,
        "RELSZ": 18, "RELENT": 19, "TEXTREL": 22, "FLAGS": 30, "RELRSZ": 35, "RELR": 36, "RELACOUNT": 0x6FFFFFF9,
        "RELCOUNT": 0x6FFFFFFA, "SONAME": 14}
@@ -40,10 +41,13 @@ class ElfView(BinaryView):
         for seg in b.segments:
             t = str(seg.type).rsplit(".", 1)[-1]
             if t == "LOAD":
-                maps.append(SegmentMapping(seg.virtual_address, seg.virtual_size, seg.file_offset, seg.physical_size))
+                pf = int(seg.flags)
+                maps.append(SegmentMapping(seg.virtual_address, seg.virtual_size, seg.file_offset, seg.physical_size,
+                                           bool(pf & _PF_W), bool(pf & _PF_X)))
             elif t == "GNU_RELRO":
                 relro.append((seg.virtual_address, seg.virtual_address + seg.virtual_size))
         self._set_mappings(maps)
+        self._readonly_after_relocation = relro
         secs: list[Section] = []
         self._raw_sections: list[tuple[str, int, int, int, int, int, int]] = []
         for s in b.sections:
@@ -248,6 +252,7 @@ class ElfView(BinaryView):
         self._fast_vals: array.array[int] = array.array("q")
         kinds = _ELF_RELOC_TYPES.get(self.machine)
         self._reloc_types: dict[int, int] = {}
+        self._reloc_syms: dict[int, int] = {}  # slot -> .dynsym index of GLOB_DAT / absolute relocations
         for tab, sz, count_tag, has_addend in ((_DT["RELA"], _DT["RELASZ"], _DT["RELACOUNT"], True),
                                                (_DT["REL"], _DT["RELSZ"], _DT["RELCOUNT"], False)):
             addr, size = self._dyn_value(tab), self._dyn_value(sz)
@@ -320,6 +325,7 @@ class ElfView(BinaryView):
                     dsym = self._symtab("dynsym")
                 target = None
                 si = syms[i]
+                self._reloc_syms[a] = si
                 if dsym is not None and 0 < si < len(dsym[0]) and dsym[3][si] >> 16:
                     base = addend if addend is not None else (self._inplace(a) if t == absolute else 0)
                     target = dsym[1][si] + (base or 0)
@@ -378,6 +384,14 @@ class ElfView(BinaryView):
         out = [rel.get(vaddr + i * size, missing) for i in range(len(raw))]
         return [v if v is not missing else (0 if raw[i] == 0 else None) for i, v in enumerate(out)]  # type: ignore[misc]
 
+    def bound_symbol(self, vaddr: int) -> str | None:
+        rel = self._relocations()
+        si = self._reloc_syms.get(vaddr)
+        tab = self._symtab("dynsym")
+        if si is None or tab is None or not 0 < si < len(tab[0]) or rel.get(vaddr, 0) is not None:
+            return None
+        return self._name_at(tab[4], tab[0][si])
+
     def relocation_problem(self, vaddr: int) -> str | None:
         rel = self._relocations()
         i = bisect.bisect_left(self._fast_offs, vaddr)
@@ -385,7 +399,9 @@ class ElfView(BinaryView):
             return None
         if vaddr in rel:
             if rel[vaddr] is None:
-                return f"the slot at {vaddr:#x} is bound to an undefined symbol (relocation type {self._reloc_types.get(vaddr)})"
+                name = self.bound_symbol(vaddr)
+                what = f"the undefined symbol {name}" if name else f"an undefined symbol (relocation type {self._reloc_types.get(vaddr)})"
+                return f"the slot at {vaddr:#x} is bound to {what}"
             return None
         if self._inplace(vaddr):
             return f"the slot at {vaddr:#x} holds an address but has no dynamic relocation (it would not move with the image)"

@@ -30,11 +30,15 @@ class MachOView(BinaryView):
         self.kind = {6: "shared", 8: "shared", 2: "executable", 1: "object"}.get(filetype, "other")  # type: ignore[assignment]
         maps, secs = [], []
         self._segments: dict[str, tuple[int, int]] = {}
+        readonly: list[tuple[int, int]] = []
         for seg in b.segments:
-            maps.append(SegmentMapping(seg.virtual_address, seg.virtual_size, seg.file_offset, seg.file_size))
-            self._segments[as_text(seg.name)] = (seg.virtual_address, seg.virtual_size)
             prot = int(seg.init_protection)
+            maps.append(SegmentMapping(seg.virtual_address, seg.virtual_size, seg.file_offset, seg.file_size,
+                                       bool(prot & 2), bool(prot & 4)))
+            self._segments[as_text(seg.name)] = (seg.virtual_address, seg.virtual_size)
             ro = bool(int(seg.flags) & _SG_READ_ONLY) or as_text(seg.name) in ("__DATA_CONST", "__AUTH_CONST", "__TEXT")
+            if ro:
+                readonly.append((seg.virtual_address, seg.virtual_address + seg.virtual_size))
             for s in seg.sections:
                 if not s.size:
                     continue
@@ -45,6 +49,7 @@ class MachOView(BinaryView):
                                     bool(prot & 2) and not ro if self.kind != "object" else as_text(s.name) != "__text",
                                     as_text(seg.name)))
         self._set_mappings(maps)
+        self._readonly_after_relocation = readonly
         self._set_sections(secs)
         self.image_base = self._segments.get("__TEXT", (0, 0))[0]
         needed: list[str] = []
@@ -228,6 +233,22 @@ class MachOView(BinaryView):
                     out[int(bi.address)] = as_text(bi.symbol.name) if bi.has_symbol else "?"
             self._cache["binds"] = out
         return self._cache["binds"]
+
+    def _chained_binds(self) -> dict[int, str]:
+        if "cbinds" not in self._cache:
+            out: dict[int, str] = {}
+            b = self._bin
+            if self._chained:
+                for bi in b.dyld_chained_fixups.bindings:
+                    out[int(bi.address)] = as_text(bi.symbol.name) if bi.has_symbol else "?"
+            self._cache["cbinds"] = out
+        return self._cache["cbinds"]
+
+    def bound_symbol(self, vaddr: int) -> str | None:
+        name = (self._chained_binds() if self._chained else self._binds()).get(vaddr)
+        if name is None or name == "?":
+            return None
+        return name.removeprefix("_")
 
     def _format_at(self, vaddr: int) -> int | None:
         for lo, hi, fmt in self._ptr_formats:

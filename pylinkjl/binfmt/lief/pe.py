@@ -30,7 +30,8 @@ class PeView(BinaryView):
         for s in b.sections:
             c = int(s.characteristics)
             vsize = s.virtual_size or s.sizeof_raw_data
-            maps.append(SegmentMapping(s.virtual_address, vsize, s.pointerto_raw_data, min(s.sizeof_raw_data, vsize)))
+            maps.append(SegmentMapping(s.virtual_address, vsize, s.pointerto_raw_data, min(s.sizeof_raw_data, vsize),
+                                       bool(c & _IMAGE_SCN_MEM_WRITE), bool(c & IMAGE_SCN_MEM_EXECUTE)))
             self._pe_sections.append((as_text(s.name), s.virtual_address))
             if vsize:
                 secs.append(Section(as_text(s.name), s.virtual_address, vsize, bool(c & IMAGE_SCN_MEM_EXECUTE),
@@ -122,6 +123,26 @@ class PeView(BinaryView):
                     pos += bsize
             self._cache["baserel"] = frozenset(out)
         return self._cache["baserel"]
+
+    def _iat(self) -> dict[int, tuple[str, str]]:
+        """Import address table slot RVA -> (DLL, imported name)."""
+        if "iat" not in self._cache:
+            out: dict[int, tuple[str, str]] = {}
+            for imp in self._bin.imports:
+                for e in imp.entries:
+                    if e.name:
+                        out[int(e.iat_address)] = (as_text(imp.name), as_text(e.name))
+            self._cache["iat"] = out
+        return self._cache["iat"]
+
+    def bound_symbol(self, vaddr: int) -> str | None:
+        hit = self._iat().get(vaddr)
+        return None if hit is None else hit[1]
+
+    def bound_library(self, vaddr: int) -> str | None:
+        """The DLL an import address table slot is bound into."""
+        hit = self._iat().get(vaddr)
+        return None if hit is None else hit[0]
 
     def relocation_problem(self, vaddr: int) -> str | None:
         raw = int.from_bytes(self.read_bytes(vaddr, self.pointer_size), "little")
