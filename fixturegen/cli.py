@@ -30,6 +30,9 @@ from pylinkjl.target import ALL_TARGETS, parse_target
 @click.option("--dll-stub/--no-dll-stub", default=True, show_default=True, help="Windows: Julia's entry stub.")
 @click.option("--dllimport-data/--no-dllimport-data", default=None,
               help="Windows: mark data imports dllimport (default: Julia >= 1.10.4).")
+@click.option("--kind", type=click.Choice(["pkgimage", "sysimage"]), default="pkgimage", show_default=True,
+              help="pkgimage (heap with a cache header) or sysimage (a system image's heap, no cache header).")
+@click.option("--compress", is_flag=True, help="sysimage, 1.13 layout: zstd-compress the heap (--compress-sysimage).")
 @click.option("--emit-ir", type=click.Path(file_okay=False, path_type=Path),
               help="Write each member's LLVM IR here (needs no LLVM tools).")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
@@ -41,7 +44,7 @@ from pylinkjl.target import ALL_TARGETS, parse_target
 @click.option("-v", "--verbose", count=True)
 def fixture_command(layout: str, target_name: str, output: Path | None, cpu_target: str, nshards: int, nfuncs: int,
                     ngvars: int, blob_size: int, julia_version: str | None, dll_stub: bool,
-                    dllimport_data: bool | None, emit_ir: Path | None, manifest: Path | None, jobs: int | None,
+                    dllimport_data: bool | None, kind: str, compress: bool, emit_ir: Path | None, manifest: Path | None, jobs: int | None,
                     regenerate: bool, root: Path | None, verbose: int) -> None:
     """Generate object archives shaped like Julia's package-image archives."""
     setup_logging(verbose)
@@ -55,7 +58,7 @@ def fixture_command(layout: str, target_name: str, output: Path | None, cpu_targ
             return
         spec = FixtureSpec(parse_target(target_name), layout, cpu_targets=cpu_target, nshards=nshards,  # type: ignore[arg-type]
                            nfuncs=nfuncs, ngvars=ngvars, blob_size=blob_size, dll_stub=dll_stub,
-                           dllimport_data=dllimport_data, julia_version=julia_version)
+                           dllimport_data=dllimport_data, julia_version=julia_version, kind=kind, compress=compress)
         if emit_ir is None and output is None:
             raise click.UsageError("give -o/--output (an archive) and/or --emit-ir (a folder)")
         if emit_ir is not None:

@@ -32,6 +32,13 @@ class HeapBlob:
     size: int  # total bytes; the rest after the header is zeros
     checksum64: int  # crc32c(data) | 0xfafbfcfd << 32, as stored in the header
     checksum32: int  # crc32c of the whole blob (what 1.13's jl_system_image_checksum holds here)
+    compressed: bool = False  # a zstd frame (system images, --compress-sysimage): header is the whole frame
+    unpacked_size: int | None = None  # bytes after decompression (compressed blobs)
+
+    @property
+    def unpacker(self) -> str:
+        """The libjulia-internal function jl_image_unpack points to (1.13 layout)."""
+        return "jl_image_unpack_zstd" if self.compressed else "jl_image_unpack_uncomp"
 
     @property
     def data_start(self) -> int:
@@ -78,3 +85,20 @@ def heap_blob(target: Target, julia_version: str, size: int) -> HeapBlob:
     header = _header(target, julia_version, checksum64, start, size)
     checksum32 = crc32c.crc32c(zeros, crc32c.crc32c(header))
     return HeapBlob(header, size, checksum64, checksum32)
+
+
+def sysimage_blob(size: int, *, compress: bool = False) -> HeapBlob:
+    """A system image heap: no cache header (docs/julia-linking.md §3.2b: the real juliac heaps start with a
+    little-endian uint64 and no magic), ``size`` bytes; with ``compress`` one zstd frame of it, as
+    ``--compress-sysimage`` stores it (``jl_system_image_size`` is then the compressed length and
+    ``jl_system_image_checksum`` the CRC-32C of the decompressed bytes)."""
+    if size < 8:
+        raise ValueError(f"a system image heap of {size} bytes cannot hold its leading size word")
+    raw = struct.pack("<Q", size - 8) + bytes(size - 8)
+    checksum = crc32c.crc32c(raw)
+    if not compress:
+        return HeapBlob(raw[:8], size, 0, checksum)
+    import zstandard
+
+    frame = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(raw)
+    return HeapBlob(frame, len(frame), 0, checksum, compressed=True, unpacked_size=size)

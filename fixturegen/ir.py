@@ -332,8 +332,8 @@ class _Writer:
         self.line(f"@jl_system_image_size = {x}constant {st} {blob.size}, align {self.ps}")
         if self.spec.layout == "1.13":
             self.line(f"@jl_system_image_checksum = {x}constant i32 {blob.checksum32}, align 4")
-            self.line("declare void @jl_image_unpack_uncomp(ptr, ptr)")
-            self.line(f"@jl_image_unpack = {x}constant ptr @jl_image_unpack_uncomp, align {self.ps}")
+            self.line(f"declare void @{blob.unpacker}(ptr, ptr)")
+            self.line(f"@jl_image_unpack = {x}constant ptr @{blob.unpacker}, align {self.ps}")
 
 
 def module_triple(t: Target) -> str:

@@ -112,7 +112,7 @@ def member_symbols(plan: ImagePlan) -> dict[str, dict[str, list[str]]]:
             defined += ["jl_system_image_data", "jl_system_image_size"]
             if layout == "1.13":
                 defined += ["jl_system_image_checksum", "jl_image_unpack"]
-                undefined.add("jl_image_unpack_uncomp")
+                undefined.add(plan.blob.unpacker)
         out[member] = {"exported": sorted(n for n in defined if n in exported),
                        "global": sorted(n for n in defined if n not in exported),
                        "local": sorted(local), "undefined": sorted(undefined)}
@@ -167,8 +167,10 @@ def image_entry(plan: ImagePlan) -> dict[str, Any]:
             "checksum64": blob.checksum64,
             "checksum32": blob.checksum32 if layout == "1.13" else None,
             "checksum32_symbol": "jl_system_image_checksum" if layout == "1.13" else None,
-            "unpack": {"symbol": "jl_image_unpack", "points_to": "jl_image_unpack_uncomp"} if layout == "1.13" else None,
+            "unpack": {"symbol": "jl_image_unpack", "points_to": blob.unpacker} if layout == "1.13" else None,
             "header_hex": blob.header.hex(),
+            **({"kind": "sysimage", "compressed": blob.compressed, "unpacked_size": blob.unpacked_size}
+               if plan.spec.kind == "sysimage" else {}),
         },
     }
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from fixturegen.cputargets import CpuTarget, resolve_cpu_targets, target_ids_bytes
-from fixturegen.heap import HeapBlob, heap_blob
+from fixturegen.heap import HeapBlob, heap_blob, sysimage_blob
 from fixturegen.spec import FixtureSpec
 
 TAG = 0x80000000  # jl_sysimg_tag_mask
@@ -190,7 +190,8 @@ def _clone_tables(plan: ImagePlan, shard: Shard) -> tuple[tuple[int, ...], tuple
 def build_plan(spec: FixtureSpec) -> ImagePlan:
     targets = resolve_cpu_targets(spec)
     assert spec.julia_version is not None
-    blob = heap_blob(spec.target, spec.julia_version, spec.blob_size)
+    blob = (sysimage_blob(spec.blob_size, compress=spec.compress) if spec.kind == "sysimage"
+            else heap_blob(spec.target, spec.julia_version, spec.blob_size))
     shards = tuple(_shard(spec, targets, s) for s in range(spec.nshards))
     plan = ImagePlan(spec, targets, target_ids_bytes(targets), shards, blob)
     done = []

@@ -69,6 +69,8 @@ class FixtureSpec:
     dll_stub: bool = True  # Windows: put Julia's _DllMainCRTStartup stub into text.o / metadata.o
     dllimport_data: bool | None = None  # Windows data imports marked dllimport (Julia >= 1.10.4)
     julia_version: str | None = None  # decides the CPU feature tables; default per layout
+    kind: str = "pkgimage"  # "sysimage": a system image's heap (no cache header)
+    compress: bool = False  # sysimage, 1.13 layout: the heap as one zstd frame (--compress-sysimage)
 
     def __post_init__(self) -> None:
         if isinstance(self.target, str):
@@ -97,11 +99,15 @@ class FixtureSpec:
         if self.nfuncs < self.nshards or self.ngvars < self.nshards:
             raise TargetError(f"every shard needs a function and a global: nfuncs ({self.nfuncs}) and ngvars "
                               f"({self.ngvars}) must be at least nshards ({self.nshards})")
+        if self.kind not in ("pkgimage", "sysimage"):
+            raise TargetError(f"unknown fixture kind {self.kind!r}; choose pkgimage or sysimage")
+        if self.compress and (self.kind != "sysimage" or self.layout != "1.13"):
+            raise TargetError("compress needs kind sysimage and the 1.13 layout (--compress-sysimage is 1.13+)")
         from fixturegen.cputargets import resolve_cpu_targets  # Julia's own CPU-target errors, raised now
         from fixturegen.heap import header_size
 
         assert self.julia_version is not None
-        minimum = header_size(self.target, self.julia_version)
+        minimum = 8 if self.kind == "sysimage" else header_size(self.target, self.julia_version)
         if self.blob_size < minimum:
             raise TargetError(f"blob_size {self.blob_size} cannot hold the {minimum}-byte heap header")
 
@@ -129,4 +135,5 @@ class FixtureSpec:
             "cpu_targets": list(self.cpu_targets), "nshards": self.nshards, "nfuncs": self.nfuncs,
             "ngvars": self.ngvars, "blob_size": self.blob_size, "dll_stub": self.dll_stub,
             "dllimport_data": self.dllimport_data,
+            **({"kind": self.kind, "compress": self.compress} if self.kind != "pkgimage" else {}),
         }

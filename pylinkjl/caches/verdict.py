@@ -388,7 +388,7 @@ def image_target_list(path: Path) -> tuple[bytes | None, str]:
 def inspect_image(path: str | Path, session: Session | None = None, *,
                   fleet: list[Session] | None = None) -> dict[str, Any]:
     """An image: its Julia line, targets with feature names, clone counts, and the CPU verdict."""
-    from pylinkjl.images.decode import read_image  # LIEF-based; imported only here
+    from pylinkjl.images.kind import read_image_kind  # LIEF-based; imported only here
 
     session = session or Session()
     p = Path(path)
@@ -396,7 +396,7 @@ def inspect_image(path: str | Path, session: Session | None = None, *,
         header = find_embedded_header(data, p)
     # The cache header inside the image names the exact Julia version (the layout alone does not
     # tell 1.11 from 1.12, whose x86 feature words differ).
-    info = read_image(p, julia_version=header.julia_version if header else None)
+    info, kind = read_image_kind(p, julia_version=header.julia_version if header else None)
     version = header.julia_version if header else _line_version(info.layout, info.targets)
     t = tables_for(version, info.arch)
     clones = list(getattr(info, "clones_per_target", []) or [])
@@ -412,7 +412,11 @@ def inspect_image(path: str | Path, session: Session | None = None, *,
         "arch": info.arch, "nshards": getattr(info, "nshards", None), "nfuncs": getattr(info, "nfuncs", None),
         "targets": targets, "crc32c": f"{crc32c_file(p):#010x}",
         "cpu": cpu_check(list(info.targets), t, session, info.arch, version),
+        "image_kind": kind.kind, "image_kind_name": kind.name, "image_kind_reason": kind.reason,
+        "entry_points": kind.entry_points, "cpu_target_string": info.cpu_target_string,
     }
+    if kind.is_system_image:
+        report["starts"] = system_image_start(report["cpu"])
     for ext in (".ji",):
         sibling = p.with_suffix(ext)
         if sibling.is_file() and is_ji(sibling):
@@ -430,6 +434,19 @@ def inspect_image(path: str | Path, session: Session | None = None, *,
             cells.append(fleet_cell(s.cpu, cpu, v))
         report["fleet"] = cells
     return report
+
+
+def system_image_start(cpu: dict[str, Any]) -> dict[str, Any]:
+    """Would Julia start on the session's CPU with this system image (``sysimg_init_cb``: the ``-C`` target,
+    ``native`` by default, matched against the image's targets with the same rules as a package image)? With
+    Julia's own words when it would not."""
+    ok = cpu.get("ok")
+    if ok is None:
+        return {"ok": None, "message": cpu.get("message")}
+    if ok:
+        return {"ok": True, "target": cpu.get("chosen"), "target_name": cpu.get("chosen_name"),
+                "message": f"starts on target {cpu.get('chosen')} ({cpu.get('chosen_name')})"}
+    return {"ok": False, "message": cpu.get("message") or "Unable to find compatible target in system image."}
 
 
 def _line_version(line: str, targets: list[TargetRecord]) -> str:

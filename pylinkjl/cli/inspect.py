@@ -161,10 +161,22 @@ def render_image(r: dict[str, Any], verbose: int) -> None:
     version = f" (Julia {r['julia_version']})" if r.get("julia_version") else ""
     echo(f"  image      {r['format']} {r['arch']}, {r['size']} bytes, layout {r['line']}{version}, "
          f"crc32c {r['crc32c']}")
+    echo(f"  kind       {r['image_kind_name']}: {r['image_kind_reason']}")
+    if r.get("entry_points"):
+        echo(f"  entries    {', '.join(r['entry_points'])}")
     echo(f"  tables     {r['nshards']} shard(s), {r['nfuncs']} functions")
+    if r.get("cpu_target_string") is not None:
+        echo(f"  cpu target {r['cpu_target_string']!r} (the -C it was built with)")
     echo(f"  targets    {len(r['targets'])}")
     render_targets(r, echo, verbose)
     render_cpu(r.get("cpu"), echo)
+    start = r.get("starts")
+    if start is not None:
+        word = {True: "STARTS", False: "DOES NOT START", None: "UNKNOWN"}[start["ok"]]
+        echo(f"  start      {word}")
+        if start["ok"] is not True:
+            for line in str(start["message"]).splitlines():
+                echo(f"             {line}")
     cache = r.get("cache")
     if cache:
         echo(f"  cache      {cache['ji']}: checksum {_yes(cache['crc_ok'])}, same build {_yes(cache['same_build'])}, "

@@ -70,6 +70,11 @@ def _shell(value: str) -> str:
 @click.option("--lld", type=click.Path(path_type=Path), help="The LLD to run (else PYLINKJL_LLD, Julia's, PATH).")
 @click.option("--macos-version", metavar="X.Y", help="Minimum macOS for -platform_version.")
 @click.option("--macos-sdk", metavar="X.Y", help="SDK version for -platform_version (default: the minimum).")
+@click.option("--kind", type=click.Choice(["pkgimage", "sysimage", "juliac-library"]), default="pkgimage",
+              show_default=True, help="What is linked: a package image (Julia's command), a system image "
+              "(PackageCompiler's additions) or a juliac library (JuliaC.jl's).")
+@click.option("--library-version", metavar="X.Y.Z", help="macOS compatibility/current version of a system image "
+              "or library.")
 @click.option("--stub-missing", is_flag=True, help="Generate stubs for libraries a real Julia install lacks.")
 @click.option("--julia-exact", is_flag=True, help="Julia's command exactly: none of pylinkjl's deviations.")
 @click.option("--timeout", type=Seconds(), help="Stop LLD after this many seconds.")
@@ -83,10 +88,11 @@ def _shell(value: str) -> str:
 @click.option("-v", "--verbose", count=True, help="-v: log what was found, decided and run; -vv: also LLD --verbose.")
 def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None, julia_version: str | None,
                  julia_home: Path | None, debug: bool, lld: Path | None, macos_version: str | None,
-                 macos_sdk: str | None, stub_missing: bool, julia_exact: bool, timeout: float | None,
+                 macos_sdk: str | None, kind: str, library_version: str | None, stub_missing: bool, julia_exact: bool, timeout: float | None,
                  response_file: bool, verify_after: bool, ji_file: Path | None, dry_run: bool, as_json: bool,
                  verbose: int) -> None:
-    """Link Julia object archive(s) INPUTS into a package image, like Base.Linking.link_image."""
+    """Link Julia object archive(s) INPUTS into a package image, like Base.Linking.link_image (or, with --kind,
+    into a system image or juliac library)."""
     if julia_verbose_linking():
         verbose = max(verbose, 2)
     setup_logging(verbose)
@@ -99,7 +105,7 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
             list(inputs), output, target=parse_target(target_name) if target_name else None,
             verbose=verbose >= 2, julia_version=julia_version, julia_home=julia_home, debug=debug, lld=lld,
             macos_version=macos_version, macos_sdk=macos_sdk, stub_missing=stub_missing, julia_exact=julia_exact,
-            timeout=timeout)
+            timeout=timeout, kind=kind, library_version=library_version)
         if dry_run:  # like clang -###: the command is shown whatever the tree lacks
             request = dataclasses.replace(request, allow_missing=True)
         plan = plan_link(request)
@@ -117,8 +123,11 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
         if as_json:
             emit_json(result.to_dict())
             return
-        click.echo(f"linked {result.output} ({result.size} bytes, {plan.target.name}, Julia {plan.line}, "
+        what = "" if plan.profile.kind == "pkgimage" else f", {plan.profile.kind}"
+        click.echo(f"linked {result.output} ({result.size} bytes, {plan.target.name}, Julia {plan.line}{what}, "
                    f"LLD {result.seconds * 1e3:.0f} ms)")
+        for text in result.warnings:
+            click.echo(f"warning: {text}", err=True)
         if result.reseal is not None:
             click.echo(f"resealed {result.reseal.ji_path}" if result.reseal.written
                        else f"{result.reseal.ji_path} already matched")

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pylinkjl.images.layout import LOADER_SYMBOLS
 
 if TYPE_CHECKING:
     from pylinkjl.binfmt.lief import BinaryView
+    from pylinkjl.images.decode import ImageInfo
     from pylinkjl.images.heap import Heap
 
 ImageKind = Literal["package-image", "system-image", "juliac-library"]
@@ -84,3 +86,14 @@ def image_kind(view: BinaryView, heap: Heap | None) -> KindInfo:
         return KindInfo("juliac-library", f"{packed} without a cache header, and {len(entries)} @ccallable entry "
                                           "point(s) exported", entries)
     return KindInfo("system-image", f"{packed} without a cache header, no @ccallable entry points", entries)
+
+
+def read_image_kind(path: str | Path, *, julia_version: str | None = None) -> tuple[ImageInfo, KindInfo]:
+    """Open ``path`` once: its decoded tables and its kind (see :func:`pylinkjl.images.decode.read_image`)."""
+    from pylinkjl.binfmt.lief import open_binary
+    from pylinkjl.images.decode import decode_image
+    from pylinkjl.images.heap import read_heap
+
+    with open_binary(path) as view:
+        info = decode_image(view, julia_version=julia_version)
+        return info, image_kind(view, read_heap(view, info))

@@ -90,6 +90,15 @@ def check_heap_checksum(view: BinaryView, info: ImageInfo, heap: Heap | None) ->
     return passed("heap-checksum", f"CRC-32C of the {heap.size} {what} bytes is {got:#010x}, as stored", **nums)
 
 
+def _code(view: BinaryView, addr: int, n: int) -> bytes:
+    """Up to ``n`` bytes of code at ``addr``, fewer where the segment ends (a thunk may be the last thing in
+    .text); raises InputError when ``addr`` is not mapped."""
+    seg = view.segment_at(addr)
+    if seg is None:
+        raise view.fail(f"address {addr:#x} is not mapped by any segment")
+    return view.read_bytes(addr, min(n, seg.vaddr + seg.vsize - addr))
+
+
 def pointer_target(view: BinaryView, slot: int) -> tuple[str | None, str]:
     """The external symbol a function-pointer slot ends at, and how it got there: bound by the loader
     directly, or pointing at a thunk that jumps through an import slot (PE)."""
@@ -103,7 +112,7 @@ def pointer_target(view: BinaryView, slot: int) -> tuple[str | None, str]:
     if not value:
         return None, "null"
     try:
-        code = view.read_bytes(value, 12)
+        code = _code(view, value, 12)
     except InputError:
         return None, "points outside the image"
     via = thunk_slot(code, value, view.arch, view.image_base)
@@ -154,7 +163,7 @@ def check_rtld_consistency(view: BinaryView, info: ImageInfo) -> CheckResult:
         how = "is"
     else:
         try:
-            code = view.read_bytes(addr, 16)
+            code = _code(view, addr, 16)
         except InputError as err:
             return failed("rtld-consistency", f"the code of {marker} cannot be read: {err.problem}")
         slot = getter_slot(code, addr, view.arch, view.image_base)

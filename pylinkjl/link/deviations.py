@@ -97,7 +97,7 @@ INSTALL_NAME = Deviation(
     "macOS links get `-install_name @rpath/<output file name>`.",
     "Julia links to a temporary file, so its images carry LC_ID_DYLIB = that temporary path "
     "(e.g. `/Users/x/.julia/compiled/v1.9/Adapt/jl_zpdKe9`); a stable name is reproducible and honest.",
-    "command", lambda d: d.target.os == "macos", _install_name,
+    "command", lambda d: d.target.os == "macos" and "-install_name" not in d.body, _install_name,
 )
 PSEUDO_RELOC_STUB = Deviation(
     "pseudo-reloc-stub",

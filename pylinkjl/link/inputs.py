@@ -49,6 +49,7 @@ class InputSummary:
     data_hints: frozenset[str]  # undefined names the inputs reach as data (__imp_/.refptr.)
     probes: frozenset[str] = frozenset()  # the names examine_inputs was asked about
     defined_probes: frozenset[str] = frozenset()  # those of them some input defines
+    defined_count: int | None = None  # distinct global names the inputs define (when asked: count_defined)
 
     def defines(self, raw_name: str) -> bool:
         """Whether some input defines ``raw_name``, one of the ``probes`` given to examine_inputs."""
@@ -67,6 +68,13 @@ class _Examined:
     defined: frozenset[str] | None = None  # every defined name, when the input was read in full
     table: ArchiveSymbolTable | None = None  # otherwise the archive's symbol table...
     also_defined: frozenset[str] = field(default_factory=frozenset)  # ...and what it may leave out
+
+    def all_defined(self) -> set[str]:
+        """Every global name this input defines (from the archive's symbol table when it has one)."""
+        if self.defined is not None:
+            return set(self.defined)
+        assert self.table is not None
+        return {n.decode(errors="replace") for n in self.table.names.split(b"\0") if n} | set(self.also_defined)
 
     def defined_among(self, names: set[str]) -> set[str]:
         if self.defined is None and not all(_searchable(n) for n in names):
@@ -158,7 +166,8 @@ def _examine(path: Path, target: Target) -> _Examined:
                           "(a file named jl_XXXXXX in compiled/vX.Y/<Package>/)")
 
 
-def examine_inputs(paths: Sequence[Path], target: Target, probes: Iterable[str] = ()) -> InputSummary:
+def examine_inputs(paths: Sequence[Path], target: Target, probes: Iterable[str] = (),
+                   count_defined: bool = False) -> InputSummary:
     """Check every input and collect what the planner needs: the names left undefined, and which of
     ``probes`` (raw names) some input defines. Raises InputError naming the file and the problem."""
     if not paths:
@@ -172,4 +181,5 @@ def examine_inputs(paths: Sequence[Path], target: Target, probes: Iterable[str] 
         defined |= examined.defined_among(wanted - defined)
     undefined = frozenset(referenced - defined)
     hints = frozenset().union(*(i.data_hints for i in inputs))
-    return InputSummary(tuple(i.file for i in inputs), undefined, hints & undefined, asked, asked & defined)
+    count = len(set().union(*(i.all_defined() for i in inputs))) if count_defined else None
+    return InputSummary(tuple(i.file for i in inputs), undefined, hints & undefined, asked, asked & defined, count)

@@ -28,7 +28,7 @@ from pylinkjl.link.libraries import find_static, resolve_libraries
 from pylinkjl.link.lld import LldProbe, flavor_args
 from pylinkjl.link.stubs.libraries import StubLibrary, StubSet
 from pylinkjl.link.stubs.objects import dll_entry_stub
-from pylinkjl.link.toolchain import Profile, Template, julia_libraries, profile, resolve_line
+from pylinkjl.link.toolchain import Profile, Template, check_kind, julia_libraries, profile, resolve_line
 from pylinkjl.target import Target, host_target
 
 log = logging.getLogger("pylinkjl.link.plan")
@@ -62,9 +62,12 @@ class LinkRequest:
     threads: int | None = None  # cap LLD's own threads (batch relinking); None: LLD decides
     allow_missing: bool = False  # plan even when the Julia tree lacks libraries (a dry run); such a plan
     # lists them in LinkPlan.missing and cannot be executed
+    kind: str = "pkgimage"  # pkgimage, sysimage or juliac-library (toolchain.KINDS)
+    library_version: str | None = None  # macOS -compatibility_version/-current_version of a sysimage or library
 
     def __post_init__(self) -> None:
         check_timeout(self.timeout)
+        check_kind(self.kind)
 
 
 def check_timeout(seconds: float | None) -> None:
@@ -159,6 +162,7 @@ class LinkPlan:
             "target": self.target.name,
             "triple": self.target.triple,
             "julia_line": self.line,
+            "kind": self.profile.kind,
             "julia_home": str(self.julia.home) if self.julia else None,
             "lld": {"path": str(self.lld.candidate.path), "source": self.lld.candidate.source,
                     "version": ".".join(map(str, self.lld.version)) if self.lld.version else None},
@@ -248,6 +252,21 @@ def _entry_stub(target: Target, prof: Profile, summary: InputSummary, exact: boo
     return StubDecision(True, symbol, dll_entry_stub(target), f"no input defines {symbol}: injecting pylinkjl's stub")
 
 
+PE_EXPORT_LIMIT = 65535  # PE export ordinals are 16-bit
+
+
+def check_export_limit(summary: InputSummary, inputs: Sequence[Path]) -> None:
+    """``--export-all-symbols`` exports every global the inputs define; more than 65,535 cannot be numbered
+    (LLD: "too many exported symbols", PackageCompiler.jl#892, #1099). Checked before LLD runs."""
+    n = summary.defined_count
+    if n is not None and n > PE_EXPORT_LIMIT:
+        raise InputError(inputs[0] if len(inputs) == 1 else None,
+                         f"defines {n} global symbols, which --export-all-symbols would export; a DLL's export "
+                         f"ordinals stop at {PE_EXPORT_LIMIT}",
+                         hint="put fewer packages into the image, or link for Julia < 1.11 (PackageCompiler exports "
+                              "all symbols only from 1.11 on)")
+
+
 # -- the planner -------------------------------------------------------------------------------------
 
 
@@ -270,9 +289,10 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
         log.info("%s: no libjulia tells its OS; laying it out for the target's (%s)", tree.home, target.os)
         tree = dataclasses.replace(tree, os=target.os)
     line = _choose_line(request, tree, target)
-    prof = profile(line, target.os)
+    prof = profile(line, target.os, request.kind)
     summary = examine_inputs(request.inputs, target, probes=(target.dll_entry_symbol,
-                                                             target.mangle("_pei386_runtime_relocator")))
+                                                             target.mangle("_pei386_runtime_relocator")),
+                             count_defined="--export-all-symbols" in prof.argv)
     lld = host.lld
     debug = request.debug or (tree.debug if tree is not None else False)
     exact = request.julia_exact
@@ -315,6 +335,8 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
         "macos_sdk": [macos.sdk if macos else ""],
         "mingw_emulation": [target.julia_mingw_emulation],
         "crt_entry": ["DllMainCRTStartup" if target.arch == "x86_64" else "_DllMainCRTStartup"],
+        "soname": [output.name],
+        "library_version": [request.library_version or ""],
         "libc": [str(libs.loaded.get("libc", ""))],
         "dynamic_loader": [str(libs.loaded.get("dynamic_loader", ""))],
         **{k: [v] for k, v in libs.dirs.items()},
@@ -326,6 +348,8 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
     draft.body = template.expand(prof.argv)
     if libs.renamed:  # the tree has these only under runtime names, or needs a link-time alias
         draft.body = [libs.renamed.get(a[2:], a) if a.startswith("-l") else a for a in draft.body]
+    if "--export-all-symbols" in draft.body:
+        check_export_limit(summary, request.inputs)
     draft.body += [f"-L{d}" for d in libs.extra_dirs]  # after Julia's folders: real libraries win where they exist
     applied += deviate("command")
     if request.threads is not None:  # pylinkjl's own addition for batch work, not part of Julia's command

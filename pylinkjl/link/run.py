@@ -53,15 +53,31 @@ class LinkResult:
     response_file: bool
     verify: Report | None = None  # with verify=True: the report on the image (it passed)
     reseal: ResealResult | None = None  # with ji=: what was rewritten in the .ji
+    warnings: tuple[str, ...] = ()  # about the result, e.g. a DLL too big for Windows to load
 
     def to_dict(self) -> dict[str, Any]:
         data = {"ok": True, "output": str(self.output), "size": self.size, "seconds": round(self.seconds, 4),
-                "lld_output": self.lld_output, "response_file": self.response_file, "plan": self.plan.to_dict()}
+                "lld_output": self.lld_output, "response_file": self.response_file, "warnings": list(self.warnings),
+                "plan": self.plan.to_dict()}
         if self.verify is not None:
             data["verify"] = self.verify.to_dict()
         if self.reseal is not None:
             data["reseal"] = self.reseal.to_dict()
         return data
+
+
+DLL_SIZE_LIMIT = 1 << 31
+
+
+def result_warnings(plan: LinkPlan, size: int) -> tuple[str, ...]:
+    """PackageCompiler's warning for a DLL of 2 GiB or more, which Windows refuses to load."""
+    if plan.target.os == "windows" and size >= DLL_SIZE_LIMIT:
+        hint = ("compress the heap (--compress-sysimage, Julia >= 1.13) or put fewer packages into it"
+                if plan.profile.kind != "pkgimage" else "split the package")
+        text = (f"{plan.output} is {size / (1 << 30):.2f} GiB: Windows does not load a DLL of 2 GiB or more "
+                f"('%1 is not a valid Win32 application'); {hint}")
+        return (text,)
+    return ()
 
 
 def _rsp_quote_posix(arg: str) -> str:
@@ -254,7 +270,10 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool =
         log.info("wrote %s (%d bytes)", plan.output, size)
         if resealed is not None and not resealed.written:
             log.info("%s already matched the new image: nothing to reseal", resealed.ji_path)
-        return LinkResult(plan, plan.output, size, seconds, lld_output, use_rsp, report, resealed)
+        warnings = result_warnings(plan, size)
+        for text in warnings:
+            log.warning("%s", text)
+        return LinkResult(plan, plan.output, size, seconds, lld_output, use_rsp, report, resealed, warnings)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; the linker was stopped and no output was written") from None
     finally:

@@ -43,9 +43,14 @@ class Line:
     source: str
 
 
+# What is linked: Julia's package images (base/linking.jl), system images with PackageCompiler's additions, or
+# juliac libraries with JuliaC.jl's (the [kind.*] tables of toolchains/<os>.toml).
+KINDS = ("pkgimage", "sysimage", "juliac-library")
+
+
 @dataclass(frozen=True)
 class Profile:
-    """Julia's link command for one release line and one OS."""
+    """Julia's link command for one release line and one OS (and one kind of image)."""
 
     line: str
     os: str
@@ -53,10 +58,13 @@ class Profile:
     default_args: tuple[Token, ...]
     argv: tuple[Token, ...]
     source: str
+    kind: str = "pkgimage"
+    kind_source: str = ""
 
     @property
     def name(self) -> str:
-        return f"julia-{self.line} ({self.os})"
+        suffix = "" if self.kind == "pkgimage" else f", {self.kind}"
+        return f"julia-{self.line} ({self.os}{suffix})"
 
 
 def _toolchains() -> Path:
@@ -120,9 +128,61 @@ def _tokens(raw: list[Any], where: str) -> tuple[Token, ...]:
     return tuple(out)
 
 
+def _since(tokens: tuple[Token, ...], first: JuliaVersion) -> tuple[Token, ...]:
+    """Settle the ``since:VERSION`` parts of conditions for a line whose first version is ``first``: a
+    condition whose ``since`` fails drops its arguments; one that holds keeps the rest of its condition."""
+    out: list[Token] = []
+    base = (first.major, first.minor, first.patch)
+    for token in tokens:
+        if not isinstance(token, Conditional) or "since:" not in token.condition:
+            out.append(token)
+            continue
+        rest, ok = [], True
+        for part in (p.strip() for p in token.condition.split(" and ")):
+            if part.startswith("since:"):
+                v = JuliaVersion.parse(part[len("since:"):])
+                ok = ok and base >= (v.major, v.minor, v.patch)
+            else:
+                rest.append(part)
+        if not ok:
+            continue
+        args = token.args  # plain strings: conditions do not nest
+        if rest:
+            out.append(Conditional(" and ".join(rest), args))
+        else:
+            out.extend(args)
+    return tuple(out)
+
+
+def kind_names() -> tuple[str, ...]:
+    return KINDS
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise TargetError(f"unknown image kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return kind
+
+
 @cache
-def profile(line: str, os: str) -> Profile:
-    """The profile of ``line`` (a line name) for ``os`` (linux, macos, windows)."""
+def profile(line: str, os: str, kind: str = "pkgimage") -> Profile:
+    """The profile of ``line`` (a line name) for ``os`` (linux, macos, windows) and ``kind`` (KINDS): a
+    system image or juliac library adds its ``[kind.*]`` arguments after Julia's."""
+    check_kind(kind)
+    base = _line_profile(line, os)
+    if kind == "pkgimage":
+        return base
+    data = _load(os)
+    entry = data["kind"][kind]
+    where = f"toolchains/{os}.toml [kind.{kind}]"
+    first = next(li.first for li in lines() if li.name == line)
+    extra = _since(_tokens(entry.get("args", []), where), first)
+    return Profile(base.line, os, base.flavor, base.default_args, base.argv + extra, base.source, kind,
+                   str(entry.get("source", "")))
+
+
+@cache
+def _line_profile(line: str, os: str) -> Profile:
     if line not in line_names():
         raise TargetError(f"unknown Julia line {line!r}; known lines: {', '.join(line_names())}")
     data = _load(os)
@@ -180,13 +240,18 @@ def needs(prof: Profile, debug: bool, exists: Callable[[str], bool]) -> Needs:
     return Needs(tuple(dict.fromkeys(libs)), tuple(dict.fromkeys(static)), tuple(dict.fromkeys(loaded)))
 
 
-def condition_holds(condition: str, debug: bool, exists: Callable[[str], bool]) -> bool:
-    """Conditions of the toolchain files: ``debug``, ``exists:NAME``, joined with ``and``."""
+def condition_holds(condition: str, debug: bool, exists: Callable[[str], bool],
+                    given: Callable[[str], bool] = lambda name: False) -> bool:
+    """Conditions of the toolchain files: ``debug``, ``exists:NAME`` (a static file), ``given:NAME`` (a value
+    such as ``library_version`` was given), joined with ``and``; ``since:VERSION`` is settled per line when the
+    profile is made."""
     for part in (p.strip() for p in condition.split(" and ")):
         if part == "debug":
             ok = debug
         elif part.startswith("exists:"):
             ok = exists(part[len("exists:"):])
+        elif part.startswith("given:"):
+            ok = given(part[len("given:"):])
         else:
             raise ValueError(f"unknown condition {part!r} in a toolchain profile")
         if not ok:
@@ -209,7 +274,7 @@ class Template:
         out: list[str] = []
         for token in tokens:
             if isinstance(token, Conditional):
-                if condition_holds(token.condition, self.debug, self._exists):
+                if condition_holds(token.condition, self.debug, self._exists, self._given):
                     out.extend(self.expand(token.args))
                 continue
             whole = re.fullmatch(r"\{([a-z_]+)\}", token)
@@ -218,6 +283,9 @@ class Template:
                 continue
             out.append(re.sub(r"\{([a-z_]+(?::[^}]+)?)\}", self._scalar, token))
         return out
+
+    def _given(self, name: str) -> bool:
+        return any(self.values.get(name, []))
 
     def _scalar(self, m: re.Match[str]) -> str:
         key = m.group(1)
