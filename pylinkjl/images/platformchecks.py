@@ -102,21 +102,16 @@ def check_macho_signature(view: BinaryView) -> CheckResult:
 
 # -- ELF --------------------------------------------------------------------------------------------
 
-# A library name as a wheel repair tool may have grafted it: auditwheel's ``libjulia-1a2b3c4d.so.1.13`` or the
-# ``ICl90UHn_libjulia.so.1.13.1`` prefix of the real juliac wheels (delocate's ``JXacdAlp_libjulia.1.13.1.dylib``).
-_GRAFT_PREFIX = r"(?:[A-Za-z0-9]{8}_)?"
-_GRAFT_SUFFIX = r"(?:-[0-9a-f]{8})?"
-
-
 def runtime_library(name: str) -> str | None:
     """``libjulia`` or ``libjulia-internal`` when ``name`` (a DT_NEEDED entry or a dylib install name) is one of
-    them, grafted or not, debug or not; else None."""
-    base = name.rsplit("/", 1)[-1]
-    for lib in ("libjulia-internal", "libjulia"):
-        stem = rf"{_GRAFT_PREFIX}{lib}(?:-debug)?{_GRAFT_SUFFIX}"
-        if re.fullmatch(rf"{stem}\.so(?:\.\d+)*", base) or re.fullmatch(rf"{stem}(?:\.\d+)*\.dylib", base):
-            return lib
-    return None
+    them, grafted (``ICl90UHn_libjulia.so.1.13.1``) or not, debug or not; else None. One parser of the runtime's
+    file names: :func:`pylinkjl.link.juliatree.parse_runtime_name`."""
+    from pylinkjl.link.juliatree import parse_runtime_name
+
+    parsed = parse_runtime_name(name.rsplit("/", 1)[-1])
+    if parsed is None or parsed[1].startswith("julia-codegen"):
+        return None
+    return "libjulia-internal" if parsed[1].startswith("julia-internal") else "libjulia"
 
 
 def check_elf_needed(view: BinaryView) -> CheckResult:
