@@ -158,3 +158,16 @@ def test_pe_image_size_limit() -> None:
     assert bad.failed and "2 GiB" in bad.reason and "--compress-sysimage" in bad.reason
     _Big.file_size = PE_IMAGE_LIMIT - 1
     assert check_pe_image_size(_Big(), kind).passed  # type: ignore[arg-type]
+
+
+def test_cli_verify_expected_kind() -> None:
+    from click.testing import CliRunner
+
+    from pylinkjl.cli import main as cli
+
+    image = str(_image("manylinux_2_28_x86_64"))
+    res = CliRunner().invoke(cli, ["verify", image, "--kind", "juliac-library"])
+    assert res.exit_code == 0, res.output
+    assert "juliac library" in res.output.splitlines()[0]
+    res = CliRunner().invoke(cli, ["verify", image, "--kind", "package-image"])
+    assert res.exit_code == 7 and "FAIL image-kind: a juliac library" in res.output, res.output

@@ -18,15 +18,19 @@ log = logging.getLogger("pylinkjl.cli")
               "compare exports and clone counts with it.")
 @click.option("--target", "target_name", metavar="TARGET", help="Expected target (default: inferred from the image).")
 @click.option("--julia-version", metavar="VERSION", help="Expected Julia version or line (default: inferred).")
+@click.option("--kind", "kind", type=click.Choice(["package-image", "system-image", "juliac-library"]),
+              help="Expected image kind (default: any; the kind found is always reported).")
 @click.option("--load", "load", is_flag=True, help="Also dlopen the image (host ELF only) in a child process.")
 @click.option("--runtime", type=click.Path(path_type=Path, file_okay=False), help="Directory with the runtime "
               "libraries for --load (default: generated stubs).")
 @click.option("--reproducible", is_flag=True, help="Link --object twice and check the outputs are identical.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @click.option("-v", "--verbose", count=True, help="Show the numbers behind every check; -vv: debug log.")
-def verify_command(image: Path, obj: Path | None, target_name: str | None, julia_version: str | None, load: bool,
+def verify_command(image: Path, obj: Path | None, target_name: str | None, julia_version: str | None,
+                   kind: str | None, load: bool,
                    runtime: Path | None, reproducible: bool, as_json: bool, verbose: int) -> None:
-    """Verify the package image IMAGE: format, exports, multi-versioning tables, platform rules.
+    """Verify the package image, system image or juliac library IMAGE: format, kind, exports, multi-versioning
+    tables, heap, platform rules.
 
     Exit code 0 when every check passes, 7 when one fails, 3 when IMAGE cannot be read."""
     setup_logging(verbose - 1 if verbose else 0)
@@ -40,7 +44,7 @@ def verify_command(image: Path, obj: Path | None, target_name: str | None, julia
         if runtime is not None and not load:
             raise TargetError("--runtime only makes sense with --load")
         target = parse_target(target_name) if target_name else None
-        report = verify_image(image, object=obj, target=target, julia_version=julia_version)
+        report = verify_image(image, object=obj, target=target, julia_version=julia_version, kind=kind)
         if load:
             from pylinkjl.images.load import check_load
 
