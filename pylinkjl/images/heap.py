@@ -49,13 +49,31 @@ class Heap:
 
 
 def decompress(raw: bytes) -> bytes:
-    """One zstd frame, decompressed (raises ValueError with zstd's reason)."""
+    """One zstd frame, decompressed as ``jl_image_unpack_zstd`` does: the frame must record its decompressed size
+    (``ZSTD_getFrameContentSize``), and must decompress to exactly that. Raises ValueError with the reason. Streams,
+    so a header that claims more than the frame holds costs no memory."""
     import zstandard
 
     try:
-        return bytes(zstandard.ZstdDecompressor().decompress(raw, max_output_size=_MAX_HEAP))
+        declared = zstandard.frame_content_size(raw)
     except zstandard.ZstdError as err:
         raise ValueError(str(err)) from None
+    if declared < 0:
+        raise ValueError("the frame does not record its decompressed size, which jl_image_unpack_zstd needs")
+    if declared > _MAX_HEAP:
+        raise ValueError(f"the frame claims {declared} decompressed bytes, which is implausible")
+    out = bytearray()
+    try:
+        dobj = zstandard.ZstdDecompressor().decompressobj()
+        for start in range(0, len(raw), 1 << 20):
+            out += dobj.decompress(raw[start:start + (1 << 20)])
+            if len(out) > declared:
+                break
+    except zstandard.ZstdError as err:
+        raise ValueError(str(err)) from None
+    if len(out) != declared:
+        raise ValueError(f"the frame declares {declared} bytes but decompresses to {len(out)}")
+    return bytes(out)
 
 
 def read_heap(view: BinaryView, info: ImageInfo) -> Heap | None:
