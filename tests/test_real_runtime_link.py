@@ -72,7 +72,7 @@ def _load_elf(image: Path, home: Path, internal: Path, *, library_path: bool = T
 
 
 def test_the_linux_tree_is_what_these_tests_say() -> None:
-    """The facts the linking relies on (docs/julia-linking.md §1.6): no header, grafted names, and a
+    """The facts the linking relies on (docs/julia-linking.md §1.8): no header, grafted names, and a
     libjulia-internal whose soname names no file of the tree."""
     home = _home("manylinux_2_28_x86_64")
     assert not (home / "include").exists() and not (home / "share/julia/base").exists()

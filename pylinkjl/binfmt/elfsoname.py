@@ -3,7 +3,7 @@ every Julia runtime for x86_64 and aarch64 Linux is), and a copy with another na
 
 LLD writes a library's DT_SONAME into the DT_NEEDED of what links against it. A tree whose file names
 differ from its sonames (a juliac bundle packed into a wheel keeps ``ICl90UHn_libjulia-internal.so.1.13``
-with the soname ``ICl90UHn_libjulia-internal.so.1.13.1``: docs/julia-linking.md §1.6) gets a link-time
+with the soname ``ICl90UHn_libjulia-internal.so.1.13.1``: docs/julia-linking.md §1.8) gets a link-time
 copy whose soname is the file name, so the image names what the tree has.
 """
 

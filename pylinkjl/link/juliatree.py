@@ -9,7 +9,7 @@ when grafted: ``ICl90UHn_libjulia.so.1.13.1``), else on Windows the string ``ijl
 link needs ``--julia-version``. The OS comes from which ``libjulia`` files exist; the
 architecture from the first bytes of the ``libjulia`` binary. So a Windows or macOS tree copied to a Linux
 machine is read as what it is, which is what cross-linking needs. Real runtime trees without headers
-(juliac bundles, PackageCompiler apps, runtime-only layers): docs/julia-linking.md §1.6.
+(juliac bundles, PackageCompiler apps, runtime-only layers): docs/julia-linking.md §1.8.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ def _tree_library(target: Target, name: str, search: list[Path]) -> tuple[Path |
 
 
 def _needs_alias(target: Target, path: Path) -> StubLibrary | None:
-    """An ELF library whose soname names no file beside it (docs/julia-linking.md §1.6): LLD would write
+    """An ELF library whose soname names no file beside it (docs/julia-linking.md §1.8): LLD would write
     that soname into DT_NEEDED and the image would not load from the tree; link against a copy named
     as the tree names it instead."""
     if target.format != "elf":

@@ -1,6 +1,6 @@
 """How each LLD driver resolves ``-lNAME`` against ``-L`` folders, so a missing library is reported
 before LLD runs (PackageCompiler.jl#1067: ``unable to find library -lssp``); and the names a runtime tree
-has instead when it lacks the link-time name (``libjulia.so``): docs/julia-linking.md §1.6."""
+has instead when it lacks the link-time name (``libjulia.so``): docs/julia-linking.md §1.8."""
 
 from __future__ import annotations
 
