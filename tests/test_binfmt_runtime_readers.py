@@ -109,6 +109,8 @@ def test_fuzz_dll_version(internal_dll: bytes, data: st.DataObject) -> None:
 @pytest.mark.parametrize("driver,name,files,found", [
     ("elf", "julia", ["ICl90UHn_libjulia.so.1.13.1", "libjulia-internal.so.1"], "ICl90UHn_libjulia.so.1.13.1"),
     ("elf", "julia", ["libjulia.so.1.13.1", "libjulia.so.1.13", "ICl90UHn_libjulia.so.1"], "libjulia.so.1.13"),
+    ("elf", "julia", ["libjulia-1a2b3c4d.so.1.13.1"], "libjulia-1a2b3c4d.so.1.13.1"),  # auditwheel's graft
+    ("elf", "julia", ["libjulia-internal-1a2b3c4d.so.1.13"], None),  # that is -ljulia-internal
     ("elf", "gcc", ["libgcc_s.so.1"], None),  # -lgcc is not -lgcc_s
     ("elf", "gcc_s", ["libgcc_s.so.1"], "libgcc_s.so.1"),
     ("darwin", "julia-internal", ["JXacdAlp_libjulia-internal.1.13.dylib"], "JXacdAlp_libjulia-internal.1.13.dylib"),

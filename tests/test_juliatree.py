@@ -183,6 +183,7 @@ def test_version_fallbacks(tmp_path: Path) -> None:
     (["lib/ICl90UHn_libjulia.so.1.13.1", "lib/julia/ICl90UHn_libjulia-internal.so.1.13"], "1.13.1",
      "lib/ICl90UHn_libjulia.so.1.13.1"),  # grafted by JuliaC's --privatize (the real wheel)
     (["lib/JXacdAlp_libjulia.1.13.1.dylib"], "1.13.1", "lib/JXacdAlp_libjulia.1.13.1.dylib"),
+    (["lib/libjulia-1a2b3c4d.so.1.12.6"], "1.12.6", "lib/libjulia-1a2b3c4d.so.1.12.6"),  # auditwheel-style
     (["lib/libjulia-debug.so.1.12.6"], "1.12.6", "lib/libjulia-debug.so.1.12.6"),
     (["lib/libjulia.so.1.13", "lib/libjulia.so.1"], None, ""),  # no patch release in the name
     (["bin/libjulia.dll", "bin/libjulia-internal.dll"], None, ""),  # a Windows folder of DLLs

@@ -144,18 +144,21 @@ def _version_from_fallbacks(home: Path) -> tuple[str, Path] | None:
 # Group "base" is the name without the prefix and without the version.
 _RUNTIME_NAME = re.compile(
     r"^(?:(?P<graft>[0-9A-Za-z_.-]*?)_)?(?P<base>lib(?P<name>julia(?:-internal|-codegen)?(?:-debug)?))"
+    r"(?:-(?P<hash>[0-9a-f]{8}))?"  # auditwheel's graft: libjulia-1a2b3c4d.so.1.13.1
     r"(?:\.so(?P<so_version>(?:\.\d+)*)|(?P<dylib_version>(?:\.\d+)*)\.dylib)$")
 
 
 def parse_runtime_name(file_name: str) -> tuple[str, str, str, str] | None:
     """``(graft, library, os, version)`` of a libjulia-family file name, e.g. ``ICl90UHn_libjulia.so.1.13.1``
-    -> ``("ICl90UHn", "julia", "linux", "1.13.1")``; None for any other name."""
+    -> ``("ICl90UHn", "julia", "linux", "1.13.1")`` (auditwheel's ``libjulia-1a2b3c4d.so.1.13.1`` gives the
+    hash as the graft); None for any other name."""
     m = _RUNTIME_NAME.match(file_name)
     if m is None:
         return None
     linux = m.group("so_version") is not None
     version = (m.group("so_version") if linux else m.group("dylib_version")) or ""
-    return m.group("graft") or "", m.group("name"), "linux" if linux else "macos", version.lstrip(".")
+    graft = m.group("graft") or m.group("hash") or ""
+    return graft, m.group("name"), "linux" if linux else "macos", version.lstrip(".")
 
 
 def _version_from_file_names(files: list[Path]) -> tuple[str, Path] | None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 # A graft prefix: JuliaC's --privatize and auditwheel-style tools put a salt before the name.
 _GRAFT = r"(?:[0-9A-Za-z_.-]*_)?"
+# auditwheel's graft: an 8-hex-digit hash after the name (libz-eb09ad1d.so.1.2.13).
+_HASH = r"(?:-[0-9a-f]{8})?"
 
 
 def library_patterns(driver: str, name: str) -> list[str]:
@@ -44,7 +46,8 @@ def split_link_args(argv: Sequence[str]) -> tuple[list[Path], list[str]]:
 
 def runtime_name_pattern(driver: str, name: str) -> re.Pattern[str] | None:
     """File names a runtime tree (no development symlinks) has for ``-l<name>``: ELF ``libNAME.so.1.13.1``,
-    Mach-O ``libNAME.1.13.1.dylib``, both also grafted (``ICl90UHn_libjulia.so.1.13.1``); MinGW
+    Mach-O ``libNAME.1.13.1.dylib``, both also grafted (JuliaC: ``ICl90UHn_libjulia.so.1.13.1``, auditwheel:
+    ``libjulia-1a2b3c4d.so.1.13.1``); MinGW
     ``libNAME-1.dll`` and ``libNAME_seh-1.dll`` (``libgcc_s_seh-1.dll``, ``libatomic-1.dll``)."""
     if name.startswith(":"):
         return None
@@ -52,8 +55,8 @@ def runtime_name_pattern(driver: str, name: str) -> re.Pattern[str] | None:
     if driver == "mingw":
         return re.compile(rf"^lib{n}(?:_[a-z]+)?-\d+\.dll$")
     if driver == "darwin":
-        return re.compile(rf"^{_GRAFT}lib{n}(?:\.\d+)+\.dylib$")
-    return re.compile(rf"^{_GRAFT}lib{n}\.so(?:\.\d+)+$")
+        return re.compile(rf"^{_GRAFT}lib{n}{_HASH}(?:\.\d+)*\.dylib$")
+    return re.compile(rf"^{_GRAFT}lib{n}{_HASH}\.so(?:\.\d+)*$")
 
 
 def find_runtime_library(driver: str, name: str, dirs: Sequence[Path]) -> Path | None:
