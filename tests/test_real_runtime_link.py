@@ -287,3 +287,19 @@ def test_wine_loader_refuses_without_the_runtime(wine_dlls: tuple[WineRun, list[
     """Without the runtime's folder on the search path the DLLs' imports are not found: the check is real."""
     wine, names, _ = wine_dlls
     assert wine.run(wine.folder, names[:1]) == 11
+
+
+def test_dry_run_against_the_real_tree_prints_the_command(tmp_path: Path) -> None:
+    """clang -### style: the whole command (the tree's own library names in it), exit 0, and a warning
+    naming the C runtime files the juliac bundle does not ship."""
+    home = _home("manylinux_2_28_x86_64")
+    done = run_process([sys.executable, "-m", "pylinkjl", "link", str(ARCHIVES / "1.13-linux-x86_64.a"), "-o",
+                        str(tmp_path / "pkg.so"), "--target", "linux-x86_64", "--julia-home", str(home), "--dry-run"],
+                       timeout=120)
+    assert done.returncode == 0, done.output
+    command = next(line for line in done.output.splitlines() if line.startswith("/") and " -shared " in line)
+    assert "-l:ICl90UHn_libjulia.so.1.13.1" in command and "-z defs" in command
+    assert f"{home / 'lib' / 'crti.o'}" in command  # where Julia's _find_static would look
+    warning = next(line for line in done.output.splitlines() if "LLD would fail" in line)
+    assert "crti.o" in warning and "-lgcc" in warning and "-ljulia" not in warning
+    assert not (tmp_path / "pkg.so").exists()
