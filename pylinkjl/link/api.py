@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         threads: int | None
         staging_token: str | None
         verbose: bool | None
+        allow_missing: bool
 
 PathLike = str | os.PathLike[str]
 
@@ -47,10 +48,12 @@ def link_request(path: PathLike | Sequence[PathLike], out: PathLike, *, target: 
                  lld: PathLike | None = None, macos_version: str | None = None, macos_sdk: str | None = None,
                  stub_missing: bool = False, julia_exact: bool = False, timeout: float | None = None,
                  threads: int | None = None, staging_token: str | None = None,
-                 verbose: bool | None = None) -> LinkRequest:
+                 verbose: bool | None = None, allow_missing: bool = False) -> LinkRequest:
     """A LinkRequest from friendly arguments. ``path`` is one input or several; ``target`` a Target or any
     spelling :func:`parse_target` accepts (None: this machine); ``verbose`` (None: from
-    JULIA_VERBOSE_LINKING) passes ``--verbose`` to LLD. The rest are the options of ``pylinkjl link``."""
+    JULIA_VERBOSE_LINKING) passes ``--verbose`` to LLD; ``allow_missing`` plans even when the Julia tree
+    lacks libraries (what ``--dry-run`` does: the plan lists them in ``missing`` and cannot be executed).
+    The rest are the options of ``pylinkjl link``."""
     inputs = (path,) if isinstance(path, (str, os.PathLike)) else tuple(path)
     return LinkRequest(
         inputs=tuple(Path(p) for p in inputs), output=Path(out),
@@ -58,7 +61,8 @@ def link_request(path: PathLike | Sequence[PathLike], out: PathLike, *, target: 
         julia_version=julia_version, julia_home=None if julia_home is None else Path(julia_home), debug=debug,
         lld=None if lld is None else Path(lld), macos_version=macos_version, macos_sdk=macos_sdk,
         stub_missing=stub_missing, lld_verbose=julia_verbose_linking() if verbose is None else verbose,
-        julia_exact=julia_exact, timeout=timeout, staging_token=staging_token, threads=threads)
+        julia_exact=julia_exact, timeout=timeout, staging_token=staging_token, threads=threads,
+        allow_missing=allow_missing)
 
 
 def link_image_cmd(path: PathLike | Sequence[PathLike], out: PathLike, **options: Unpack[LinkOptions]) -> list[str]:
