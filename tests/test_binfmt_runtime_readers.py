@@ -124,3 +124,12 @@ def test_runtime_names(tmp_path: Path, driver: str, name: str, files: list[str],
     hit = find_runtime_library(driver, name, [tmp_path / "none", tmp_path])
     assert (hit.name if hit else None) == found
     assert runtime_name_pattern(driver, ":libx.so") is None
+
+
+def test_token_salted_names(tmp_path: Path) -> None:
+    for f in ("Xy12-_Ab.so.1.13.1", "Xy12-_Ab-internal.so.1.13", "libz.so.1"):
+        (tmp_path / f).write_bytes(b"")
+    assert find_runtime_library("elf", "julia", [tmp_path], "Xy12-_Ab") == tmp_path / "Xy12-_Ab.so.1.13.1"
+    assert find_runtime_library("elf", "julia-internal", [tmp_path], "Xy12-_Ab") == tmp_path / "Xy12-_Ab-internal.so.1.13"
+    assert find_runtime_library("elf", "julia", [tmp_path]) is None  # without the tree's salt: no guess
+    assert find_runtime_library("elf", "z", [tmp_path], "Xy12-_Ab") == tmp_path / "libz.so.1"

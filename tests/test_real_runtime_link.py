@@ -303,3 +303,21 @@ def test_dry_run_against_the_real_tree_prints_the_command(tmp_path: Path) -> Non
     warning = next(line for line in done.output.splitlines() if "LLD would fail" in line)
     assert "crti.o" in warning and "-lgcc" in warning and "-ljulia" not in warning
     assert not (tmp_path / "pkg.so").exists()
+
+
+def test_token_privatised_tree(tmp_path: Path) -> None:
+    """Newer JuliaC replaces the "libjulia" token by the salt (Xy12-_Ab.so.1.13.1; read in its source, no
+    such real tree here): made from the real libraries by copying them under those names. The version comes
+    from the name, -ljulia / -ljulia-internal find the salted files, and DT_NEEDED names them."""
+    from pylinkjl.link.juliatree import open_tree
+
+    real = _home("manylinux_2_28_x86_64")
+    home = tmp_path / "bundle"
+    (home / "lib/julia").mkdir(parents=True)
+    shutil.copyfile(real / "lib/ICl90UHn_libjulia.so.1.13.1", home / "lib/Xy12-_Ab.so.1.13.1")
+    shutil.copyfile(real / "lib/julia/ICl90UHn_libjulia-internal.so.1.13", home / "lib/julia/Xy12-_Ab-internal.so.1.13")
+    tree = open_tree(home)
+    assert (tree.version, tree.os, tree.arch, tree.token_salt) == ("1.13.1", "linux", "x86_64", "Xy12-_Ab")
+    result = link_image(ARCHIVES / "1.13-linux-x86_64.a", tmp_path / "pkg.so", target="linux-x86_64", julia_home=home,
+                        stub_missing=True)
+    assert {"Xy12-_Ab.so.1.13.1", "Xy12-_Ab-internal.so.1.13"} <= set(_needed(result.output))

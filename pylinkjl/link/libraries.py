@@ -90,13 +90,13 @@ def _soname_version(target: Target, prof: Profile) -> str:
     return "1" if (first.major, first.minor) < (1, 10) else f"{first.major}.{first.minor}"
 
 
-def _tree_library(target: Target, name: str, search: list[Path]) -> tuple[Path | None, bool]:
+def _tree_library(target: Target, name: str, search: list[Path], token_salt: str = "") -> tuple[Path | None, bool]:
     """The tree's file for ``-l<name>`` and whether only its runtime name found it (then the command must
     name the file: LLD itself would not find it)."""
     path = find_library(target.library_search, name, search)
     if path is not None:
         return path, False
-    path = find_runtime_library(target.library_search, name, search)
+    path = find_runtime_library(target.library_search, name, search, token_salt)
     return path, path is not None
 
 
@@ -151,7 +151,7 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
         search = [Path(p) for p in dict.fromkeys(map(str, (tree.private_libdir, tree.libdir, tree.shlibdir)))]
         missing_libs = []
         for n in need.libraries:
-            path, by_runtime_name = _tree_library(target, n, search)
+            path, by_runtime_name = _tree_library(target, n, search, tree.token_salt)
             if path is None:
                 missing_libs.append(n)
                 continue

@@ -44,7 +44,7 @@ def split_link_args(argv: Sequence[str]) -> tuple[list[Path], list[str]]:
     return dirs, libs
 
 
-def runtime_name_pattern(driver: str, name: str) -> re.Pattern[str] | None:
+def runtime_name_pattern(driver: str, name: str, token_salt: str = "") -> re.Pattern[str] | None:
     """File names a runtime tree (no development symlinks) has for ``-l<name>``: ELF ``libNAME.so.1.13.1``,
     Mach-O ``libNAME.1.13.1.dylib``, both also grafted (JuliaC: ``ICl90UHn_libjulia.so.1.13.1``, auditwheel:
     ``libjulia-1a2b3c4d.so.1.13.1``); MinGW
@@ -52,6 +52,9 @@ def runtime_name_pattern(driver: str, name: str) -> re.Pattern[str] | None:
     if name.startswith(":"):
         return None
     n = re.escape(name)
+    if token_salt and driver == "elf" and re.fullmatch(r"julia(?:-internal|-codegen)?(?:-debug)?", name):
+        # newer JuliaC --privatize replaced the "libjulia" token: Xy12-_Ab.so.1.13.1, Xy12-_Ab-internal.so.1.13
+        return re.compile(rf"^{re.escape(token_salt)}{re.escape(name[len('julia'):])}\.so(?:\.\d+)*$")
     if driver == "mingw":
         return re.compile(rf"^lib{n}(?:_[a-z]+)?-\d+\.dll$")
     if driver == "darwin":
@@ -59,11 +62,11 @@ def runtime_name_pattern(driver: str, name: str) -> re.Pattern[str] | None:
     return re.compile(rf"^{_GRAFT}lib{n}{_HASH}\.so(?:\.\d+)*$")
 
 
-def find_runtime_library(driver: str, name: str, dirs: Sequence[Path]) -> Path | None:
+def find_runtime_library(driver: str, name: str, dirs: Sequence[Path], token_salt: str = "") -> Path | None:
     """The file a runtime tree has for ``-l<name>`` under a runtime name (:func:`runtime_name_pattern`),
     folder by folder; within a folder ungrafted before grafted, then the shortest name (the soname-like
     one: ``libjulia.so.1.13`` before ``libjulia.so.1.13.1``). None when there is none."""
-    pattern = runtime_name_pattern(driver, name)
+    pattern = runtime_name_pattern(driver, name, token_salt)
     if pattern is None:
         return None
     for folder in dirs:
@@ -72,7 +75,7 @@ def find_runtime_library(driver: str, name: str, dirs: Sequence[Path]) -> Path |
         except OSError:
             continue
         matches = sorted((n for n in names if pattern.match(n)),
-                         key=lambda n: (not n.startswith("lib"), len(n), n))
+                         key=lambda n: (not n.startswith(("lib", token_salt or "lib")), len(n), n))
         for match in matches:
             if (folder / match).is_file():
                 return folder / match
