@@ -183,6 +183,7 @@ def test_version_fallbacks(tmp_path: Path) -> None:
     (["lib/ICl90UHn_libjulia.so.1.13.1", "lib/julia/ICl90UHn_libjulia-internal.so.1.13"], "1.13.1",
      "lib/ICl90UHn_libjulia.so.1.13.1"),  # grafted by JuliaC's --privatize (the real wheel)
     (["lib/JXacdAlp_libjulia.1.13.1.dylib"], "1.13.1", "lib/JXacdAlp_libjulia.1.13.1.dylib"),
+    (["lib/libjulia-1a2b3c4d.so.1.12.6"], "1.12.6", "lib/libjulia-1a2b3c4d.so.1.12.6"),  # auditwheel-style
     (["lib/libjulia-debug.so.1.12.6"], "1.12.6", "lib/libjulia-debug.so.1.12.6"),
     (["lib/libjulia.so.1.13", "lib/libjulia.so.1"], None, ""),  # no patch release in the name
     (["bin/libjulia.dll", "bin/libjulia-internal.dll"], None, ""),  # a Windows folder of DLLs
@@ -193,6 +194,19 @@ def test_version_from_the_runtime_file_names(tmp_path: Path, names: list[str], v
         write(tmp_path / name)
     tree = open_tree(tmp_path)
     assert (tree.version, tree.version_source) == (version, source)
+
+
+def test_token_salt_needs_both_libraries(tmp_path: Path) -> None:
+    """Newer JuliaC's token graft (Xy12-_Ab.so.1.13.1 + lib/julia/Xy12-_Ab-internal.so.1.13) is recognised
+    only as a pair; an 8-character name alone is not taken for libjulia."""
+    write(tmp_path / "lib/julia/Xy12-_Ab-internal.so.1.13")
+    write(tmp_path / "lib/libjulia.so.1.12.6")
+    assert (open_tree(tmp_path).token_salt, open_tree(tmp_path).version) == ("", "1.12.6")
+    (tmp_path / "lib/libjulia.so.1.12.6").unlink()
+    write(tmp_path / "lib/Xy12-_Ab.so.1.13.1")
+    tree = open_tree(tmp_path)
+    assert (tree.token_salt, tree.os, tree.version, tree.version_source) == (
+        "Xy12-_Ab", "linux", "1.13.1", "lib/Xy12-_Ab.so.1.13.1")
 
 
 def test_version_sources_in_order(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ file; failures, timeouts and Ctrl-C leave nothing behind; odd paths and response
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -127,8 +126,8 @@ def test_dry_run_prints_the_command_whatever_the_tree_lacks(clang_objects: dict[
     from pylinkjl.errors import MissingLibraryError
     from pylinkjl.link.run import execute
 
-    request = link_request(clang_objects[WIN64], tmp_path / "x.dll", target=WIN64, julia_home=home)
-    plan = plan_link(dataclasses.replace(request, allow_missing=True))
+    plan = plan_link(link_request(clang_objects[WIN64], tmp_path / "x.dll", target=WIN64, julia_home=home,
+                                  allow_missing=True))
     with pytest.raises(MissingLibraryError, match="-lssp"):
         execute(plan)
     assert leftovers(tmp_path) == []

@@ -86,7 +86,8 @@ def test_json_with_real_lld_and_tree(isolated: Path, tmp_path: Path) -> None:
     selected = report["lld"]["selected"]
     assert selected["source"] == "explicit" and selected["version"].startswith("19.")
     assert selected["argv_prefix"] == [str(lld), "-flavor", "gnu"]
-    assert report["julia"] == [{"home": str(home), "version": "1.10.4", "os": "linux", "arch": "x86_64",
+    assert report["julia"] == [{"home": str(home), "version": "1.10.4", "version_source": "include/julia/julia_version.h",
+                                "os": "linux", "arch": "x86_64",
                                 "debug": False, "source": "--julia-home"}]
     assert report["target"] == {"name": "linux-x86_64", "triple": "x86_64-linux-gnu", "notes": []}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.binfmt.elfsoname import soname_slot
+from pylinkjl.binfmt.loadname import install_name_slot, soname_slot
 from pylinkjl.errors import MissingLibraryError
 from pylinkjl.link.api import link_image, link_request
 from pylinkjl.link.plan import plan_link
@@ -23,7 +23,7 @@ from pylinkjl.process import run_process
 from pylinkjl.target import host_target, parse_target
 
 from .realruntime import require_runtime
-from .toolnames import CLANG, LLD, LLVM_READOBJ, run_tool
+from .toolnames import CLANG, LLD, LLVM_OBJDUMP, LLVM_READOBJ, run_tool
 
 ARCHIVES = Path(__file__).parent / "data" / "archives"
 # The Julia lines whose images have the 1.13 layout (jl_image_unpack, 6-entry jl_image_pointers).
@@ -72,7 +72,7 @@ def _load_elf(image: Path, home: Path, internal: Path, *, library_path: bool = T
 
 
 def test_the_linux_tree_is_what_these_tests_say() -> None:
-    """The facts the linking relies on (docs/julia-linking.md §1.6): no header, grafted names, and a
+    """The facts the linking relies on (docs/julia-linking.md §1.8): no header, grafted names, and a
     libjulia-internal whose soname names no file of the tree."""
     home = _home("manylinux_2_28_x86_64")
     assert not (home / "include").exists() and not (home / "share/julia/base").exists()
@@ -103,6 +103,31 @@ def test_elf_linked_against_the_real_tree_loads_and_passes_the_rtld_check(tmp_pa
     # Without the tree on the search path the loader must refuse it: the load check is real.
     refused = _load_elf(result.output, home, internal, library_path=False)
     assert refused["loaded"] is False and "ICl90UHn_libjulia" in str(refused["error"])
+
+
+@pytest.mark.parametrize("platform,target,archive", [
+    ("manylinux_2_28_aarch64", "linux-aarch64", "mv-1.13-linux-aarch64.a"),
+    ("macosx_11_0_arm64", "macos-arm64", "mv-1.13-macos-aarch64.a"),
+])
+def test_cross_links_name_the_files_the_tree_has(tmp_path: Path, platform: str, target: str, archive: str) -> None:
+    """No loader for these here: the image must at least ask for libraries by names the tree has (as the
+    tree's own juliac library does), not by the sonames / install names that name no file."""
+    home = _home(platform)
+    out = tmp_path / ("pkg.dylib" if target.startswith("macos") else "pkg.so")
+    result = link_image(ARCHIVES / archive, out, target=target, julia_home=home, stub_missing=True)
+    assert result.plan.line == "release-1.13"
+    if target.startswith("macos"):
+        text = run_tool([LLVM_OBJDUMP, "--macho", "--dylibs-used", str(out)])
+        wanted = {line.split()[0] for line in text.splitlines()[1:] if line.strip()}
+        assert {"@rpath/JXacdAlp_libjulia.1.13.1.dylib", "@rpath/JXacdAlp_libjulia-internal.1.13.dylib"} <= wanted
+        own = run_tool([LLVM_OBJDUMP, "--macho", "--dylibs-used", str(home / "lib/libetcouple.dylib")])
+        assert "@rpath/JXacdAlp_libjulia-internal.1.13.dylib" in own  # what the tree's own product asks for
+        real = install_name_slot((home / "lib/julia/JXacdAlp_libjulia-internal.1.13.dylib").read_bytes(), "x")
+        assert real is not None and real[0] == "@rpath/JXacdAlp_libjulia-internal.1.13.1.dylib"  # names no file
+    else:
+        needed = _needed(out)
+        assert {"ICl90UHn_libjulia.so.1.13.1", "ICl90UHn_libjulia-internal.so.1.13"} <= set(needed)
+        assert "ICl90UHn_libjulia-internal.so.1.13" in _needed(home / "lib/libetcouple.so")
 
 
 def test_real_tree_without_crt_files_is_refused_unless_stubbed(tmp_path: Path) -> None:
@@ -262,3 +287,37 @@ def test_wine_loader_refuses_without_the_runtime(wine_dlls: tuple[WineRun, list[
     """Without the runtime's folder on the search path the DLLs' imports are not found: the check is real."""
     wine, names, _ = wine_dlls
     assert wine.run(wine.folder, names[:1]) == 11
+
+
+def test_dry_run_against_the_real_tree_prints_the_command(tmp_path: Path) -> None:
+    """clang -### style: the whole command (the tree's own library names in it), exit 0, and a warning
+    naming the C runtime files the juliac bundle does not ship."""
+    home = _home("manylinux_2_28_x86_64")
+    done = run_process([sys.executable, "-m", "pylinkjl", "link", str(ARCHIVES / "1.13-linux-x86_64.a"), "-o",
+                        str(tmp_path / "pkg.so"), "--target", "linux-x86_64", "--julia-home", str(home), "--dry-run"],
+                       timeout=120)
+    assert done.returncode == 0, done.output
+    command = next(line for line in done.output.splitlines() if line.startswith("/") and " -shared " in line)
+    assert "-l:ICl90UHn_libjulia.so.1.13.1" in command and "-z defs" in command
+    assert f"{home / 'lib' / 'crti.o'}" in command  # where Julia's _find_static would look
+    warning = next(line for line in done.output.splitlines() if "LLD would fail" in line)
+    assert "crti.o" in warning and "-lgcc" in warning and "-ljulia" not in warning
+    assert not (tmp_path / "pkg.so").exists()
+
+
+def test_token_privatised_tree(tmp_path: Path) -> None:
+    """Newer JuliaC replaces the "libjulia" token by the salt (Xy12-_Ab.so.1.13.1; read in its source, no
+    such real tree here): made from the real libraries by copying them under those names. The version comes
+    from the name, -ljulia / -ljulia-internal find the salted files, and DT_NEEDED names them."""
+    from pylinkjl.link.juliatree import open_tree
+
+    real = _home("manylinux_2_28_x86_64")
+    home = tmp_path / "bundle"
+    (home / "lib/julia").mkdir(parents=True)
+    shutil.copyfile(real / "lib/ICl90UHn_libjulia.so.1.13.1", home / "lib/Xy12-_Ab.so.1.13.1")
+    shutil.copyfile(real / "lib/julia/ICl90UHn_libjulia-internal.so.1.13", home / "lib/julia/Xy12-_Ab-internal.so.1.13")
+    tree = open_tree(home)
+    assert (tree.version, tree.os, tree.arch, tree.token_salt) == ("1.13.1", "linux", "x86_64", "Xy12-_Ab")
+    result = link_image(ARCHIVES / "1.13-linux-x86_64.a", tmp_path / "pkg.so", target="linux-x86_64", julia_home=home,
+                        stub_missing=True)
+    assert {"Xy12-_Ab.so.1.13.1", "Xy12-_Ab-internal.so.1.13"} <= set(_needed(result.output))

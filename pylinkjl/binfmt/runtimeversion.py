@@ -6,7 +6,7 @@ version is what ``jl_ver_string()`` returns: the DLL exports it as ``ijl_ver_str
 loads the address of ``JULIA_VERSION_STRING`` and returns, i.e. x86_64 ``lea rax, [rip+d]; ret``
 (``48 8d 05 d32 c3``) or aarch64 ``adrp x0, P; add x0, x0, #o; ret``. We decode exactly those two
 shapes, read the NUL-terminated string they point at and accept it only if it looks like a Julia version
-(docs/julia-linking.md §1.6). Anything else gives None, never a guess.
+(docs/julia-linking.md §1.8). Anything else gives None, never a guess.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def _elf_is_pie(head: Buffer, is64: bool, end: str) -> bool:
                     break
                 if tag == 0x6FFFFFFB:  # DT_FLAGS_1
                     return bool(value & 0x08000000)  # DF_1_PIE
-    except struct.error:  # headers outside the bytes we have
+    except (struct.error, OverflowError):  # headers outside the bytes we have (or past any offset at all)
         return False
     return False
 

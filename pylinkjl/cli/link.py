@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -105,9 +104,8 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
             list(inputs), output, target=parse_target(target_name) if target_name else None,
             verbose=verbose >= 2, julia_version=julia_version, julia_home=julia_home, debug=debug, lld=lld,
             macos_version=macos_version, macos_sdk=macos_sdk, stub_missing=stub_missing, julia_exact=julia_exact,
-            timeout=timeout, kind=kind, library_version=library_version)
-        if dry_run:  # like clang -###: the command is shown whatever the tree lacks
-            request = dataclasses.replace(request, allow_missing=True)
+            timeout=timeout, kind=kind, library_version=library_version,
+            allow_missing=dry_run)  # a dry run shows the command whatever the tree lacks
         plan = plan_link(request)
         describe_plan(plan)
         if plan.missing:

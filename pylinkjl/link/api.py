@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         verbose: bool | None
         kind: str
         library_version: str | None
+        allow_missing: bool
 
 PathLike = str | os.PathLike[str]
 
@@ -50,12 +51,13 @@ def link_request(path: PathLike | Sequence[PathLike], out: PathLike, *, target: 
                  stub_missing: bool = False, julia_exact: bool = False, timeout: float | None = None,
                  threads: int | None = None, staging_token: str | None = None,
                  verbose: bool | None = None, kind: str = "pkgimage",
-                 library_version: str | None = None) -> LinkRequest:
+                 library_version: str | None = None, allow_missing: bool = False) -> LinkRequest:
     """A LinkRequest from friendly arguments. ``path`` is one input or several; ``target`` a Target or any
     spelling :func:`parse_target` accepts (None: this machine); ``verbose`` (None: from
     JULIA_VERBOSE_LINKING) passes ``--verbose`` to LLD; ``kind`` is what is linked: ``pkgimage`` (Julia's
-    command), ``sysimage`` (with PackageCompiler's additions) or ``juliac-library`` (with JuliaC.jl's). The rest
-    are the options of ``pylinkjl link``."""
+    command), ``sysimage`` (with PackageCompiler's additions) or ``juliac-library`` (with JuliaC.jl's);
+    ``allow_missing`` plans even when the Julia tree lacks libraries (what ``--dry-run`` does: the plan lists
+    them in ``missing`` and cannot be executed). The rest are the options of ``pylinkjl link``."""
     inputs = (path,) if isinstance(path, (str, os.PathLike)) else tuple(path)
     return LinkRequest(
         inputs=tuple(Path(p) for p in inputs), output=Path(out),
@@ -64,7 +66,7 @@ def link_request(path: PathLike | Sequence[PathLike], out: PathLike, *, target: 
         lld=None if lld is None else Path(lld), macos_version=macos_version, macos_sdk=macos_sdk,
         stub_missing=stub_missing, lld_verbose=julia_verbose_linking() if verbose is None else verbose,
         julia_exact=julia_exact, timeout=timeout, staging_token=staging_token, threads=threads, kind=kind,
-        library_version=library_version)
+        library_version=library_version, allow_missing=allow_missing)
 
 
 def link_image_cmd(path: PathLike | Sequence[PathLike], out: PathLike, **options: Unpack[LinkOptions]) -> list[str]:

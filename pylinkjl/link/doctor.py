@@ -35,8 +35,8 @@ def _default_flavor(target: Target | None) -> str:
 
 
 def _tree_dict(tree: JuliaTree, source: str) -> dict[str, Any]:
-    return {"home": str(tree.home), "version": tree.version, "os": tree.os, "arch": tree.arch,
-            "debug": tree.debug, "source": source}
+    return {"home": str(tree.home), "version": tree.version, "version_source": tree.version_source,
+            "os": tree.os, "arch": tree.arch, "debug": tree.debug, "source": source}
 
 
 def doctor_report(*, target: Target | None, lld: str | None, julia_home: str | None,
@@ -104,7 +104,8 @@ def render_doctor(report: dict[str, Any]) -> str:
         lines.append("  none found (pass --julia-home to use one)")
     for t in report["julia"]:
         where = f"{t['os'] or 'unknown OS'} {t['arch'] or 'unknown arch'}" + (" debug build" if t["debug"] else "")
-        lines.append(f"  {t['home']}  Julia {t['version']}  {where}  [{t['source']}]")
+        version = t["version"] or "of unknown version (give --julia-version)"
+        lines.append(f"  {t['home']}  Julia {version}  {where}  [{t['source']}]")
     if "target" in report:
         tgt = report["target"]
         lines.append(f"Target {tgt['name']} ({tgt['triple']}):")

@@ -9,7 +9,7 @@ when grafted: ``ICl90UHn_libjulia.so.1.13.1``), else on Windows the string ``ijl
 link needs ``--julia-version``. The OS comes from which ``libjulia`` files exist; the
 architecture from the first bytes of the ``libjulia`` binary. So a Windows or macOS tree copied to a Linux
 machine is read as what it is, which is what cross-linking needs. Real runtime trees without headers
-(juliac bundles, PackageCompiler apps, runtime-only layers): docs/julia-linking.md §1.6.
+(juliac bundles, PackageCompiler apps, runtime-only layers): docs/julia-linking.md §1.8.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class JuliaTree:
     arch: str | None
     debug: bool
     version_source: str = ""  # the file the version was read from ("" when there is none)
+    token_salt: str = ""  # newer JuliaC --privatize: "libjulia" replaced by this salt (Xy12-_Ab.so.1.13.1)
 
     @property
     def bindir(self) -> Path:
@@ -144,25 +145,54 @@ def _version_from_fallbacks(home: Path) -> tuple[str, Path] | None:
 # Group "base" is the name without the prefix and without the version.
 _RUNTIME_NAME = re.compile(
     r"^(?:(?P<graft>[0-9A-Za-z_.-]*?)_)?(?P<base>lib(?P<name>julia(?:-internal|-codegen)?(?:-debug)?))"
+    r"(?:-(?P<hash>[0-9a-f]{8}))?"  # auditwheel's graft: libjulia-1a2b3c4d.so.1.13.1
     r"(?:\.so(?P<so_version>(?:\.\d+)*)|(?P<dylib_version>(?:\.\d+)*)\.dylib)$")
 
 
-def parse_runtime_name(file_name: str) -> tuple[str, str, str, str] | None:
+# Newer JuliaC (2026) privatises Linux trees by replacing the "libjulia" token with an 8-character salt
+# (length-preserving): Xy12-_Ab.so.1.13.1, lib/julia/Xy12-_Ab-internal.so.1.13. Read in its source
+# (src/privatize_linux.jl), not seen in a real tree.
+_TOKEN_INTERNAL = re.compile(r"^(?P<salt>[0-9A-Za-z_-]{8})-internal(?:-debug)?\.so(?:\.\d+)*$")
+
+
+def token_salt(home: Path) -> str:
+    """The salt of a tree privatised by token replacement ("" for any other tree): ``lib/julia`` holds
+    ``<salt>-internal.so...`` and ``lib`` holds ``<salt>.so...``."""
+    try:
+        internal = [m.group("salt") for p in (home / "lib" / "julia").iterdir()
+                    if (m := _TOKEN_INTERNAL.match(p.name)) and not m.group("salt").startswith("lib")]
+        names = [p.name for p in (home / "lib").iterdir()]
+    except OSError:
+        return ""
+    for salt in sorted(set(internal)):
+        if any(re.fullmatch(rf"{re.escape(salt)}(?:-debug)?\.so(?:\.\d+)*", n) for n in names):
+            return salt
+    return ""
+
+
+def parse_runtime_name(file_name: str, salt: str = "") -> tuple[str, str, str, str] | None:
     """``(graft, library, os, version)`` of a libjulia-family file name, e.g. ``ICl90UHn_libjulia.so.1.13.1``
-    -> ``("ICl90UHn", "julia", "linux", "1.13.1")``; None for any other name."""
+    -> ``("ICl90UHn", "julia", "linux", "1.13.1")`` (auditwheel's ``libjulia-1a2b3c4d.so.1.13.1`` gives the
+    hash as the graft); None for any other name."""
+    if salt and file_name.startswith(salt):
+        t = re.fullmatch(rf"{re.escape(salt)}(?P<kind>(?:-internal|-codegen)?(?:-debug)?)\.so(?P<v>(?:\.\d+)*)",
+                         file_name)
+        if t is not None:
+            return salt, "julia" + t.group("kind"), "linux", t.group("v").lstrip(".")
     m = _RUNTIME_NAME.match(file_name)
     if m is None:
         return None
     linux = m.group("so_version") is not None
     version = (m.group("so_version") if linux else m.group("dylib_version")) or ""
-    return m.group("graft") or "", m.group("name"), "linux" if linux else "macos", version.lstrip(".")
+    graft = m.group("graft") or m.group("hash") or ""
+    return graft, m.group("name"), "linux" if linux else "macos", version.lstrip(".")
 
 
-def _version_from_file_names(files: list[Path]) -> tuple[str, Path] | None:
+def _version_from_file_names(files: list[Path], salt: str = "") -> tuple[str, Path] | None:
     """The full X.Y.Z a libjulia file name carries (``libjulia.so.1.13.1``); shorter ones (``.so.1``,
     ``.so.1.13``) do not say which patch release it is."""
     for path in files:
-        parsed = parse_runtime_name(path.name)
+        parsed = parse_runtime_name(path.name, salt)
         if parsed is not None and re.fullmatch(r"\d+\.\d+\.\d+", parsed[3]):
             return parsed[3], path
     return None
@@ -188,7 +218,7 @@ def _version_from_dll(home: Path) -> tuple[str, Path] | None:
 
 # -- OS, architecture, debug ----------------------------------------------------------------------------
 
-def _libjulia_files(home: Path) -> dict[TreeOS, list[Path]]:
+def _libjulia_files(home: Path, salt: str = "") -> dict[TreeOS, list[Path]]:
     """libjulia files by the OS their name implies (release before debug, real files before links)."""
     found: dict[TreeOS, list[Path]] = {}
     bindir, libdir = home / "bin", home / "lib"
@@ -196,11 +226,11 @@ def _libjulia_files(home: Path) -> dict[TreeOS, list[Path]]:
     if win or (bindir / "julia.exe").is_file():
         found["windows"] = win
     try:
-        names = sorted(p for p in libdir.iterdir() if "libjulia" in p.name)
+        names = sorted(p for p in libdir.iterdir() if "libjulia" in p.name or (salt and p.name.startswith(salt)))
     except OSError:  # no lib/ (a Windows tree) or unreadable
         names = []
     if names:
-        parsed = {p: parse_runtime_name(p.name) for p in names}
+        parsed = {p: parse_runtime_name(p.name, salt) for p in names}
         mine = {p: v for p, v in parsed.items() if v is not None and v[1] in ("julia", "julia-debug")}
         mac = [p for p, v in mine.items() if v[2] == "macos"]
         lin = [p for p, v in mine.items() if v[2] == "linux"]
@@ -234,13 +264,14 @@ def open_tree(home: str | os.PathLike[str]) -> JuliaTree:
         raise InputError(root, "not a directory (expected a Julia installation: the folder holding bin/ and lib/)")
     header = root / VERSION_HEADER
     found = (parse_version_header(header), header) if header.is_file() else _version_from_fallbacks(root)
-    libs = _libjulia_files(root)
+    salt = token_salt(root)
+    libs = _libjulia_files(root, salt)
     if len(libs) > 1:
         log.warning("%s holds libjulia files of several OSes (%s); using %s", root, ", ".join(libs), next(iter(libs)))
     tree_os: TreeOS | None = next(iter(libs), None)
     files = libs.get(tree_os, []) if tree_os else []
     if found is None:
-        found = _version_from_file_names(files)
+        found = _version_from_file_names(files, salt)
     if found is None and tree_os == "windows":
         found = _version_from_dll(root)
     if found is None and not files:
@@ -252,7 +283,7 @@ def open_tree(home: str | os.PathLike[str]) -> JuliaTree:
     debug = bool(files) and not release
     arch = _binary_arch((release or files)[0], tree_os) if files and tree_os else None
     version, source = found if found is not None else (None, None)
-    tree = JuliaTree(home=root, version=version, os=tree_os, arch=arch, debug=debug,
+    tree = JuliaTree(home=root, version=version, os=tree_os, arch=arch, debug=debug, token_salt=salt,
                      version_source=str(source.relative_to(root) if source.is_relative_to(root) else source)
                      if source is not None else "")
     log.debug("Julia tree %s: %s", root, tree)

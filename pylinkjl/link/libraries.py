@@ -90,35 +90,38 @@ def _soname_version(target: Target, prof: Profile) -> str:
     return "1" if (first.major, first.minor) < (1, 10) else f"{first.major}.{first.minor}"
 
 
-def _tree_library(target: Target, name: str, search: list[Path]) -> tuple[Path | None, bool]:
+def _tree_library(target: Target, name: str, search: list[Path], token_salt: str = "") -> tuple[Path | None, bool]:
     """The tree's file for ``-l<name>`` and whether only its runtime name found it (then the command must
     name the file: LLD itself would not find it)."""
     path = find_library(target.library_search, name, search)
     if path is not None:
         return path, False
-    path = find_runtime_library(target.library_search, name, search)
+    path = find_runtime_library(target.library_search, name, search, token_salt)
     return path, path is not None
 
 
 def _needs_alias(target: Target, path: Path) -> StubLibrary | None:
-    """An ELF library whose soname names no file beside it (docs/julia-linking.md §1.6): LLD would write
-    that soname into DT_NEEDED and the image would not load from the tree; link against a copy named
-    as the tree names it instead."""
-    if target.format != "elf":
+    """A library whose load name (ELF soname, Mach-O install name) names no file beside it
+    (docs/julia-linking.md §1.8): LLD would write that name into DT_NEEDED / LC_LOAD_DYLIB and the image
+    would not load from the tree; link against a copy named as the tree names it instead."""
+    if target.format not in ("elf", "macho") or path.suffix in (".a", ".tbd"):
         return None
     from pylinkjl.binfmt.bounded import mapped_file
-    from pylinkjl.binfmt.elfsoname import soname_slot
+    from pylinkjl.binfmt.loadname import load_name_slot
 
     with mapped_file(path, "shared library") as data:
-        slot = soname_slot(data, str(path))
-    real = path.resolve()
-    if slot is None or slot[0] == path.name or (path.parent / slot[0]).exists() or slot[0] == real.name:
+        slot = load_name_slot(data, str(path)) if data else None
+    if slot is None:
         return None
-    if len(path.name.encode("utf-8")) > slot[2]:
-        log.warning("%s has the soname %s, which names no file of the tree; the image will need %s",
-                    path, slot[0], slot[0])
+    folder, _, base = slot[0].rpartition("/")
+    if base in (path.name, path.resolve().name) or (path.parent / base).exists():
         return None
-    return alias_library(path, slot[0])
+    wanted = f"{folder}/{path.name}" if folder else path.name  # @rpath/<file name> on macOS
+    if len(wanted.encode("utf-8")) > slot[2]:
+        log.warning("%s is loaded as %s, which names no file of the tree, and %s does not fit in its place; "
+                    "the image will need %s", path, slot[0], wanted, slot[0])
+        return None
+    return alias_library(path, wanted)
 
 
 def _loader_stub(target: Target) -> StubLibrary:
@@ -148,13 +151,13 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
         search = [Path(p) for p in dict.fromkeys(map(str, (tree.private_libdir, tree.libdir, tree.shlibdir)))]
         missing_libs = []
         for n in need.libraries:
-            path, by_runtime_name = _tree_library(target, n, search)
+            path, by_runtime_name = _tree_library(target, n, search, tree.token_salt)
             if path is None:
                 missing_libs.append(n)
                 continue
             found[n] = path
-            if by_runtime_name:
-                renamed[n] = f"-l:{path.name}"
+            if by_runtime_name:  # ld64 has no -l:FILE; a dylib given by path is linked by its install name
+                renamed[n] = str(path) if target.library_search == "darwin" else f"-l:{path.name}"
             alias = _needs_alias(target, path)
             if alias is not None:
                 aliases.append(alias)

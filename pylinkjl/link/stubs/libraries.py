@@ -98,11 +98,12 @@ class StubLibrary:
     source: str = ""  # kind "alias": the real library this is a link-time copy of
 
 
-def alias_library(path: Path, soname: str) -> StubLibrary:
-    """A link-time copy of the real ELF library ``path`` whose soname (``soname``, which names no file of
-    the tree) is replaced by ``path``'s file name, so LLD writes the name the tree has into DT_NEEDED.
-    Only LLD reads it; the image loads the tree's own file."""
-    return StubLibrary(path.name, path.name, path.name, kind="alias", source=str(path))
+def alias_library(path: Path, load_name: str) -> StubLibrary:
+    """A link-time copy of the real library ``path`` (ELF or Mach-O) whose soname / install name, which
+    names no file of the tree, is replaced by ``load_name`` (the file's own name, ``@rpath/`` kept), so
+    LLD writes the name the tree has into DT_NEEDED / LC_LOAD_DYLIB. Only LLD reads the copy (a rewritten
+    Mach-O's code signature no longer matches, which LLD does not check); the image loads the tree's file."""
+    return StubLibrary(path.name, path.name, load_name, kind="alias", source=str(path))
 
 
 # -- planning ---------------------------------------------------------------------------------------
@@ -338,15 +339,15 @@ def _run_lld(argv: list[str], lib: StubLibrary) -> None:
 
 
 def _build_alias(lib: StubLibrary, work: Path) -> None:
-    from pylinkjl.binfmt.elfsoname import with_soname
+    from pylinkjl.binfmt.loadname import with_load_name
 
     try:
         data = Path(lib.source).read_bytes()
     except OSError as exc:
         raise InputError(lib.source, f"cannot read: {exc.strerror or exc}") from exc
-    renamed = with_soname(data, lib.source, lib.load_name)
+    renamed = with_load_name(data, lib.source, lib.load_name)
     if renamed is None:
-        raise InputError(lib.source, f"its soname cannot be rewritten to {lib.load_name}")
+        raise InputError(lib.source, f"its load name cannot be rewritten to {lib.load_name}")
     (work / lib.file_name).write_bytes(renamed)
 
 

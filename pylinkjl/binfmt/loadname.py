@@ -1,17 +1,22 @@
-"""The DT_SONAME of an ELF shared library, read from its dynamic section (little-endian ELF64, what
-every Julia runtime for x86_64 and aarch64 Linux is), and a copy with another name written into it.
+"""The name a shared library is loaded by: the DT_SONAME of an ELF library (little-endian ELF64, what every
+Julia runtime for x86_64 and aarch64 Linux is) or the LC_ID_DYLIB install name of a thin Mach-O dylib; and
+a copy with another name written over it.
 
-LLD writes a library's DT_SONAME into the DT_NEEDED of what links against it. A tree whose file names
-differ from its sonames (a juliac bundle packed into a wheel keeps ``ICl90UHn_libjulia-internal.so.1.13``
-with the soname ``ICl90UHn_libjulia-internal.so.1.13.1``: docs/julia-linking.md §1.6) gets a link-time
-copy whose soname is the file name, so the image names what the tree has.
+LLD writes that name into the DT_NEEDED / LC_LOAD_DYLIB of what links against the library. A tree whose
+file names differ from it (a juliac bundle packed into a wheel keeps ``ICl90UHn_libjulia-internal.so.1.13``
+with the soname ``ICl90UHn_libjulia-internal.so.1.13.1``, and ``JXacdAlp_libjulia-internal.1.13.dylib`` with
+the install name ``@rpath/JXacdAlp_libjulia-internal.1.13.1.dylib``: docs/julia-linking.md §1.8) gets a
+link-time copy named as the file is, so the image names what the tree has.
 """
 
 from __future__ import annotations
 
 import struct
 
+from pylinkjl.binfmt import machoheaders as mh
 from pylinkjl.binfmt.bounded import BoundedBytes, Buffer
+
+_LC_ID_DYLIB = 0xD
 
 _PT_LOAD, _PT_DYNAMIC = 1, 2
 _DT_NULL, _DT_STRTAB, _DT_STRSZ, _DT_SONAME = 0, 5, 10, 14
@@ -62,10 +67,31 @@ def soname_slot(data: Buffer, source: str) -> tuple[str, int, int] | None:
     return bytes(data[start:start + end]).decode("utf-8", errors="replace"), start, end
 
 
-def with_soname(data: Buffer, source: str, new: str) -> bytes | None:
-    """A copy of ``data`` whose DT_SONAME reads ``new``, written over the old one; None when there is no
-    soname or ``new`` is longer than it (the string table cannot grow in place)."""
-    slot = soname_slot(data, source)
+def install_name_slot(data: Buffer, source: str) -> tuple[str, int, int] | None:
+    """``(install name, file offset of its bytes, room for a name there)`` of a thin Mach-O dylib, or None
+    (not a thin Mach-O file, no LC_ID_DYLIB). Raises InputError for commands that run outside the file."""
+    if len(data) < 32 or not mh.is_thin_macho(bytes(data[:4])):
+        return None
+    view = BoundedBytes(data, source)
+    for cmd, at, size in mh.load_commands(view, mh.read_header(view)):
+        if cmd == _LC_ID_DYLIB and size >= 12:
+            name_at = view.u32(at + 8, "LC_ID_DYLIB name offset")
+            if name_at < 12 or name_at >= size:
+                raise view.fail(at, f"LC_ID_DYLIB name offset {name_at} lies outside the command")
+            raw = bytes(data[at + name_at:at + size]).split(b"\0", 1)[0]
+            return raw.decode("utf-8", errors="replace"), at + name_at, size - name_at - 1
+    return None
+
+
+def load_name_slot(data: Buffer, source: str) -> tuple[str, int, int] | None:
+    """:func:`soname_slot` of an ELF library, :func:`install_name_slot` of a Mach-O dylib."""
+    return soname_slot(data, source) if bytes(data[:4]) == b"\x7fELF" else install_name_slot(data, source)
+
+
+def with_load_name(data: Buffer, source: str, new: str) -> bytes | None:
+    """A copy of ``data`` whose soname / install name reads ``new``, written over the old one; None when
+    there is none or ``new`` does not fit where the old one is (the file cannot grow in place)."""
+    slot = load_name_slot(data, source)
     encoded = new.encode("utf-8")
     if slot is None or len(encoded) > slot[2]:
         return None
