@@ -1,6 +1,6 @@
 """The checks of a package image's Julia tables: layout, exports, header, targets, clones, pointers, heap.
 
-Each takes the decoded tables (:class:`~pylinkjl.images.decode.ImageInfo`) and the opened image and returns one
+Each takes the decoded tables (:class:`~pylinkjl.images.imageinfo.ImageInfo`) and the opened image and returns one
 :class:`~pylinkjl.images.report.CheckResult`, so that a corrupt table fails exactly the check that names it.
 """
 
@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pylinkjl.images.decode import ImageInfo
+from pylinkjl.images.imageinfo import ImageInfo
 from pylinkjl.images.layout import LOADER_SYMBOLS, TAG
 from pylinkjl.images.report import MAX_EXAMPLES, CheckResult, failed, join_problems, not_applicable, passed
 from pylinkjl.target import Target, target_of_format

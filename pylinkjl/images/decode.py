@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import logging
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pylinkjl.binfmt.targetlist import TargetRecord, decode_target_list
+from pylinkjl.binfmt.targetlist import decode_target_list
 from pylinkjl.errors import InputError
+from pylinkjl.images.imageinfo import ImageInfo, ShardInfo
 from pylinkjl.images.layout import (
     LAYOUT_NAMES,
     LOADER_SYMBOLS,
-    TAG,
-    VAL,
     Layout,
     detect_layout,
     expected_rtld_marker,
@@ -36,213 +34,23 @@ from pylinkjl.images.layout import (
     lookup,
     rtld_marker,
 )
+from pylinkjl.images.tablereading import (
+    Corrupt,
+    count,
+    pointers,
+    ptr,
+    walk_clone_idxs,
+    words,
+)
 
 if TYPE_CHECKING:
     from pylinkjl.binfmt.lief import BinaryView
 
 log = logging.getLogger("pylinkjl.images.decode")
 
-_MAX_FUNCS = 1 << 26  # a count above this is corruption, not a package
-
-@dataclass
-class CloneRecord:
-    """One target's record in a shard's ``clone_idxs`` walk."""
-
-    target: int
-    clone_all: bool
-    base: int | None  # base target of an untagged record
-    count: int  # functions cloned for this target (nfuncs for clone_all targets)
-    nreloc: int  # indices that also need their relocation slots refilled
-    nptrs: int  # entries this target owns in the clone pointer/offset table
-
-
-@dataclass
-class ShardInfo:
-    index: int
-    nfuncs: int
-    ngvars: int
-    func_addrs: list[int | None] = field(default_factory=list)
-    clone_addrs: list[int | None] = field(default_factory=list)
-    gvar_addrs: list[int] = field(default_factory=list)
-    slot_addrs: list[int] = field(default_factory=list)
-    fvar_idxs: list[int] = field(default_factory=list)
-    gvar_idxs: list[int] = field(default_factory=list)
-    records: list[CloneRecord] = field(default_factory=list)
-    tables: dict[str, int] = field(default_factory=dict)  # table name -> address
-    idxs_words: int = 0  # words the clone-index walk consumed
-    idxs_extent: int | None = None  # bytes available for the clone-index table (symbol bound)
-    idxs_extent_exact: bool = False  # extent from a symbol size (ELF) rather than the next symbol
-    trailing_words: list[int] = field(default_factory=list)  # words after the walk, within the extent
-
-
-@dataclass
-class ImageInfo:
-    path: Path
-    layout: Layout
-    layout_reason: str
-    format: str
-    arch: str
-    kind: str
-    pointer_size: int
-    target_list: bytes = b""
-    target_layout: str = "classic"
-    targets: list[TargetRecord] = field(default_factory=list)
-    header_version: int | None = None
-    nshards: int = 0
-    nfuncs: int = 0
-    ngvars: int = 0
-    shards: list[ShardInfo] = field(default_factory=list)
-    clones_per_target: list[int] = field(default_factory=list)
-    image_data: int | None = None  # address of jl_system_image_data
-    image_size: int | None = None  # value of jl_system_image_size
-    cpu_target_string: str | None = None
-    tls_slots: dict[str, int | None] = field(default_factory=dict)
-    small_typeof: int | None = None
-    table_symbols: dict[str, int] = field(default_factory=dict)  # located entry symbols
-    rtld_marker: str | None = None  # jl_RTLD_DEFAULT_handle_pointer (to 1.10.3) or get_jl_..._addr (1.10.4+)
-    problems: dict[str, list[str]] = field(default_factory=dict)  # check name -> what is wrong
-
-    @property
-    def layout_name(self) -> str:
-        return LAYOUT_NAMES[self.layout]
-
-    @property
-    def ntargets(self) -> int:
-        return len(self.targets)
-
-    def problem(self, check: str, text: str) -> None:
-        self.problems.setdefault(check, []).append(text)
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "path": str(self.path), "line": self.layout, "line_name": self.layout_name, "line_reason": self.layout_reason,  # keys kept: public JSON
-            "format": self.format, "arch": self.arch, "kind": self.kind,
-            "targets": [t.name for t in self.targets], "nshards": self.nshards, "nfuncs": self.nfuncs,
-            "ngvars": self.ngvars, "clones_per_target": self.clones_per_target,
-            "image_size": self.image_size, "cpu_target_string": self.cpu_target_string,
-            "rtld_marker": self.rtld_marker,
-        }
-
-
-class _Corrupt(Exception):
-    """A table could not be read any further; carries the check it belongs to."""
-
-    def __init__(self, check: str, text: str) -> None:
-        super().__init__(text)
-        self.check = check
-        self.text = text
-
 
 # =================================================================================================
-# small readers
-# =================================================================================================
-
-def _words(view: BinaryView, addr: int, n: int, check: str, what: str, signed: bool = False) -> list[int]:
-    if n < 0 or n > _MAX_FUNCS * 4:
-        raise _Corrupt(check, f"{what}: implausible length {n}")
-    if n == 0:
-        return []
-    try:
-        raw = view.read_bytes(addr, 4 * n)
-    except InputError as err:
-        raise _Corrupt(check, f"{what} ({n} words at {addr:#x}) cannot be read: {err.problem}") from None
-    return memoryview(raw).cast("i" if signed else "I").tolist()
-
-
-def _pointers(view: BinaryView, addr: int, n: int, check: str, what: str) -> list[int | None]:
-    if n < 0 or n > _MAX_FUNCS:
-        raise _Corrupt(check, f"{what}: implausible length {n}")
-    try:
-        return view.read_pointers(addr, n)
-    except InputError as err:
-        raise _Corrupt(check, f"{what} ({n} pointers at {addr:#x}) cannot be read: {err.problem}") from None
-
-
-def _count(n: int, check: str, what: str, limit: int = _MAX_FUNCS) -> int:
-    if n < 0 or n > limit:
-        raise _Corrupt(check, f"{what} is {n}, which is implausible")
-    return n
-
-
-def _ptr(view: BinaryView, p: int | None, check: str, what: str) -> int:
-    if p is None or p == 0:
-        raise _Corrupt(check, f"{what} is {'null' if p == 0 else 'not a pointer into the image'}")
-    return p
-
-
-def _table_extent(view: BinaryView, addr: int, name: str | None) -> tuple[int | None, bool]:
-    """(bytes available at addr, exact?) from the symbol's size (ELF) or the next symbol."""
-    size_of = getattr(view, "symbol_size", None)
-    if name and size_of is not None:
-        size = size_of(name)
-        if size:
-            return size, True
-    return view.symbol_extent(addr), False
-
-
-# =================================================================================================
-# the clone-index walk (same scheme in every line)
-# =================================================================================================
-
-def walk_clone_idxs(view: BinaryView, shard: ShardInfo, idxs_addr: int, ntargets: int,
-                    idxs_name: str | None) -> None:
-    """Decode ``ntargets`` tagged records of a clone-index table into ``shard.records``."""
-    check = "target-count"
-    nfunc = shard.nfuncs
-    pos = idxs_addr
-    records: list[CloneRecord] = []
-    for t in range(ntargets):
-        (tag_len,) = _words(view, pos, 1, check, f"shard {shard.index} clone index record of target {t}")
-        pos += 4
-        clone_all = bool(tag_len & TAG)
-        ln = tag_len & VAL
-        base = None
-        if t == 0 and not clone_all:
-            raise _Corrupt(check, f"shard {shard.index}: target 0's clone record is not tagged clone_all "
-                                  f"(word {tag_len:#x})")
-        if not clone_all:
-            (base,) = _words(view, pos, 1, check, f"shard {shard.index} base of target {t}")
-            pos += 4
-            if base >= t or not records[base].clone_all:
-                raise _Corrupt(check, f"shard {shard.index}: target {t} names base({base}), which is not an "
-                                      f"earlier clone_all target (the walk is off: wrong target count?)")
-        if ln > nfunc:
-            raise _Corrupt(check, f"shard {shard.index}: target {t} lists {ln} functions but the shard has "
-                                  f"{nfunc} (the walk is off: wrong target count?)")
-        idxs = _words(view, pos, ln, check, f"shard {shard.index} indices of target {t}")
-        pos += 4 * ln
-        bad = [i for i in idxs if i & VAL >= nfunc]
-        if bad:
-            raise _Corrupt(check, f"shard {shard.index}: target {t} names function {bad[0] & VAL} of {nfunc} "
-                                  f"(the walk is off: wrong target count?)")
-        if clone_all:
-            count, nreloc, nptrs = nfunc, ln, (0 if t == 0 else nfunc)
-        else:
-            count, nreloc, nptrs = ln, sum(1 for i in idxs if i & TAG), ln
-        records.append(CloneRecord(t, clone_all, base, count, nreloc, nptrs))
-    shard.records = records
-    shard.idxs_words = (pos - idxs_addr) // 4
-    extent, exact = _table_extent(view, idxs_addr, idxs_name)
-    shard.idxs_extent, shard.idxs_extent_exact = extent, exact
-    if extent is not None and extent > pos - idxs_addr:
-        spare = min((extent - (pos - idxs_addr)) // 4, 64)
-        try:
-            shard.trailing_words = _words(view, pos, spare, check, "trailing words")
-        except _Corrupt:
-            shard.trailing_words = []
-
-
-def _clone_slices(shard: ShardInfo) -> list[tuple[int, int]]:
-    """(start, count) of each target's entries in the shard's clone pointer table."""
-    out, start = [], 0
-    for r in shard.records:
-        out.append((start, r.nptrs))
-        start += r.nptrs
-    return out
-
-
-# =================================================================================================
-# per-line decoders
+# per-layout decoders
 # =================================================================================================
 
 def _decode_19(view: BinaryView, info: ImageInfo) -> None:
@@ -262,25 +70,25 @@ def _decode_19(view: BinaryView, info: ImageInfo) -> None:
     fbase, gbase = sym["jl_sysimg_fvars_base"], sym["jl_sysimg_gvars_base"]
     try:
         if fo is None:
-            raise _Corrupt("image-header", "jl_sysimg_fvars_offsets is not defined")
-        (n,) = _words(view, fo, 1, "image-header", "jl_sysimg_fvars_offsets count")
-        nf = _count(n, "image-header", "function count in jl_sysimg_fvars_offsets")
-        offs = _words(view, fo + 4, nf, "image-header", "jl_sysimg_fvars_offsets", signed=True)
+            raise Corrupt("image-header", "jl_sysimg_fvars_offsets is not defined")
+        (n,) = words(view, fo, 1, "image-header", "jl_sysimg_fvars_offsets count")
+        nf = count(n, "image-header", "function count in jl_sysimg_fvars_offsets")
+        offs = words(view, fo + 4, nf, "image-header", "jl_sysimg_fvars_offsets", signed=True)
         shard.nfuncs = info.nfuncs = nf
         shard.tables["fvars_offsets"] = fo
         if nf and fbase is None:
-            raise _Corrupt("loader-exports", f"{nf} functions but jl_sysimg_fvars_base is not defined")
+            raise Corrupt("loader-exports", f"{nf} functions but jl_sysimg_fvars_base is not defined")
         shard.func_addrs = [fbase + o for o in offs] if fbase is not None else []
         if go is None:
-            raise _Corrupt("image-header", "jl_sysimg_gvars_offsets is not defined")
-        (n,) = _words(view, go, 1, "image-header", "jl_sysimg_gvars_offsets count")
-        ng = _count(n, "image-header", "variable count in jl_sysimg_gvars_offsets")
-        goffs = _words(view, go + 4, ng, "image-header", "jl_sysimg_gvars_offsets", signed=True)
+            raise Corrupt("image-header", "jl_sysimg_gvars_offsets is not defined")
+        (n,) = words(view, go, 1, "image-header", "jl_sysimg_gvars_offsets count")
+        ng = count(n, "image-header", "variable count in jl_sysimg_gvars_offsets")
+        goffs = words(view, go + 4, ng, "image-header", "jl_sysimg_gvars_offsets", signed=True)
         shard.ngvars = info.ngvars = ng
         if ng and gbase is None:
-            raise _Corrupt("loader-exports", f"{ng} global variables but jl_sysimg_gvars_base is not defined")
+            raise Corrupt("loader-exports", f"{ng} global variables but jl_sysimg_gvars_base is not defined")
         shard.gvar_addrs = [gbase + o for o in goffs] if gbase is not None else []
-    except _Corrupt as c:
+    except Corrupt as c:
         info.problem(c.check, c.text)
         return
     _decode_clones(view, info, shard, sym["jl_dispatch_fvars_idxs"], "jl_dispatch_fvars_idxs",
@@ -298,45 +106,45 @@ def _decode_clones(view: BinaryView, info: ImageInfo, shard: ShardInfo, idxs: in
         return
     try:
         if idxs is None:
-            raise _Corrupt("target-count", f"shard {shard.index} has no clone index table")
+            raise Corrupt("target-count", f"shard {shard.index} has no clone index table")
         shard.tables["clone_idxs"] = idxs
         walk_clone_idxs(view, shard, idxs, len(info.targets), idxs_name)
-    except _Corrupt as c:
+    except Corrupt as c:
         info.problem(c.check, c.text)
         return
     total = sum(r.nptrs for r in shard.records)
     try:
         if total:
             if clone_table is None:
-                raise _Corrupt("function-pointers", f"shard {shard.index}: {total} clones but no clone table")
+                raise Corrupt("function-pointers", f"shard {shard.index}: {total} clones but no clone table")
             shard.tables["clone_table"] = clone_table
             if absolute:
-                shard.clone_addrs = _pointers(view, clone_table, total, "function-pointers",
+                shard.clone_addrs = pointers(view, clone_table, total, "function-pointers",
                                               f"shard {shard.index} clone pointers")
             else:
-                offs = _words(view, clone_table, total, "function-pointers", f"shard {shard.index} clone offsets",
+                offs = words(view, clone_table, total, "function-pointers", f"shard {shard.index} clone offsets",
                               signed=True)
                 if clone_base is None:
-                    raise _Corrupt("function-pointers", f"shard {shard.index}: clone offsets without a base")
+                    raise Corrupt("function-pointers", f"shard {shard.index}: clone offsets without a base")
                 shard.clone_addrs = [clone_base + o for o in offs]
-    except _Corrupt as c:
+    except Corrupt as c:
         info.problem(c.check, c.text)
     try:
         if slots is not None:
             shard.tables["clone_slots"] = slots
-            (n,) = _words(view, slots, 1, "data-pointers", f"shard {shard.index} relocation slot count")
-            nreloc = _count(n, "data-pointers", f"shard {shard.index} relocation slot count")
-            pairs = _words(view, slots + 4, 2 * nreloc, "data-pointers", f"shard {shard.index} relocation slots",
+            (n,) = words(view, slots, 1, "data-pointers", f"shard {shard.index} relocation slot count")
+            nreloc = count(n, "data-pointers", f"shard {shard.index} relocation slot count")
+            pairs = words(view, slots + 4, 2 * nreloc, "data-pointers", f"shard {shard.index} relocation slots",
                            signed=True)
             base = slots if absolute else slot_base
             if nreloc and base is None:
-                raise _Corrupt("data-pointers", f"shard {shard.index}: relocation slots without a base")
+                raise Corrupt("data-pointers", f"shard {shard.index}: relocation slots without a base")
             bad = [f for f in pairs[0::2] if not 0 <= f < max(shard.nfuncs, 1)]
             if bad:
                 info.problem("data-pointers", f"shard {shard.index}: relocation slot names function {bad[0]} "
                                               f"of {shard.nfuncs}")
             shard.slot_addrs = [base + o for o in pairs[1::2]] if base is not None else []
-    except _Corrupt as c:
+    except Corrupt as c:
         info.problem(c.check, c.text)
 
 
@@ -369,10 +177,10 @@ def _decode_sharded(view: BinaryView, info: ImageInfo) -> None:
     info.table_symbols["jl_image_pointers"] = ip
     nptrs = 6 if line == "1.13" else 5
     try:
-        ptrs = _pointers(view, ip, nptrs, "image-header", "jl_image_pointers")
-        header = _ptr(view, ptrs[0], "image-header", "jl_image_pointers[0] (header)")
-        version, nshards, nfvars, ngvars = _words(view, header, 4, "image-header", "jl_image_header")
-    except _Corrupt as c:
+        ptrs = pointers(view, ip, nptrs, "image-header", "jl_image_pointers")
+        header = ptr(view, ptrs[0], "image-header", "jl_image_pointers[0] (header)")
+        version, nshards, nfvars, ngvars = words(view, header, 4, "image-header", "jl_image_header")
+    except Corrupt as c:
         info.problem(c.check, c.text)
         return
     info.header_version, info.nfuncs, info.ngvars = version, nfvars, ngvars
@@ -393,16 +201,16 @@ def _decode_sharded(view: BinaryView, info: ImageInfo) -> None:
             info.problem("image-header", f"CPU target string: {err.problem}")
     if ptrs[2]:
         try:
-            tls = _pointers(view, ptrs[2], 3, "data-pointers", "jl_ptls_table")
+            tls = pointers(view, ptrs[2], 3, "data-pointers", "jl_ptls_table")
             info.tls_slots = dict(zip(("pgcstack_func_slot", "pgcstack_key_slot", "tls_offset"), tls))
-        except _Corrupt as c:
+        except Corrupt as c:
             info.problem(c.check, c.text)
     info.small_typeof = ptrs[3]
     per_shard = 9 if line == "1.10" else 8
     try:
-        shard_base = _ptr(view, ptrs[1], "image-header", "jl_image_pointers[1] (shard tables)")
-        table = _pointers(view, shard_base, per_shard * nshards, "image-header", "jl_shard_tables")
-    except _Corrupt as c:
+        shard_base = ptr(view, ptrs[1], "image-header", "jl_image_pointers[1] (shard tables)")
+        table = pointers(view, shard_base, per_shard * nshards, "image-header", "jl_shard_tables")
+    except Corrupt as c:
         info.problem(c.check, c.text)
         return
     for i in range(nshards):
@@ -414,7 +222,7 @@ def _decode_sharded(view: BinaryView, info: ImageInfo) -> None:
                 _decode_shard_110(view, info, shard, row)
             else:
                 _decode_shard_111(view, info, shard, row)
-        except _Corrupt as c:
+        except Corrupt as c:
             info.problem(c.check, c.text)
     _check_header_counts(info)
 
@@ -422,23 +230,23 @@ def _decode_sharded(view: BinaryView, info: ImageInfo) -> None:
 def _decode_shard_110(view: BinaryView, info: ImageInfo, shard: ShardInfo, row: list[int | None]) -> None:
     fbase, fo, fidx, gbase, go, gidx, slots, coffs, cidx = row
     i = shard.index
-    fo = _ptr(view, fo, "image-header", f"shard {i} fvar_offsets")
-    (n,) = _words(view, fo, 1, "image-header", f"shard {i} function count")
-    shard.nfuncs = _count(n, "image-header", f"shard {i} function count")
-    offs = _words(view, fo + 4, shard.nfuncs, "image-header", f"shard {i} fvar_offsets", signed=True)
+    fo = ptr(view, fo, "image-header", f"shard {i} fvar_offsets")
+    (n,) = words(view, fo, 1, "image-header", f"shard {i} function count")
+    shard.nfuncs = count(n, "image-header", f"shard {i} function count")
+    offs = words(view, fo + 4, shard.nfuncs, "image-header", f"shard {i} fvar_offsets", signed=True)
     if shard.nfuncs:
-        base = _ptr(view, fbase, "function-pointers", f"shard {i} fvar_base")
+        base = ptr(view, fbase, "function-pointers", f"shard {i} fvar_base")
         shard.func_addrs = [base + o for o in offs]
-    shard.fvar_idxs = _words(view, _ptr(view, fidx, "image-header", f"shard {i} fvar_idxs"), shard.nfuncs,
+    shard.fvar_idxs = words(view, ptr(view, fidx, "image-header", f"shard {i} fvar_idxs"), shard.nfuncs,
                              "image-header", f"shard {i} fvar_idxs") if shard.nfuncs else []
-    go = _ptr(view, go, "image-header", f"shard {i} gvar_offsets")
-    (n,) = _words(view, go, 1, "image-header", f"shard {i} variable count")
-    shard.ngvars = _count(n, "image-header", f"shard {i} variable count")
-    goffs = _words(view, go + 4, shard.ngvars, "image-header", f"shard {i} gvar_offsets", signed=True)
+    go = ptr(view, go, "image-header", f"shard {i} gvar_offsets")
+    (n,) = words(view, go, 1, "image-header", f"shard {i} variable count")
+    shard.ngvars = count(n, "image-header", f"shard {i} variable count")
+    goffs = words(view, go + 4, shard.ngvars, "image-header", f"shard {i} gvar_offsets", signed=True)
     if shard.ngvars:
-        gb = _ptr(view, gbase, "data-pointers", f"shard {i} gvar_base")
+        gb = ptr(view, gbase, "data-pointers", f"shard {i} gvar_base")
         shard.gvar_addrs = [gb + o for o in goffs]
-        shard.gvar_idxs = _words(view, _ptr(view, gidx, "image-header", f"shard {i} gvar_idxs"), shard.ngvars,
+        shard.gvar_idxs = words(view, ptr(view, gidx, "image-header", f"shard {i} gvar_idxs"), shard.ngvars,
                                  "image-header", f"shard {i} gvar_idxs")
     shard.tables.update({"fvar_offsets": fo, "gvar_offsets": go})
     _decode_clones(view, info, shard, cidx, _static_name(view, f"jl_clone_idxs_{i}"),
@@ -448,24 +256,24 @@ def _decode_shard_110(view: BinaryView, info: ImageInfo, shard: ShardInfo, row: 
 def _decode_shard_111(view: BinaryView, info: ImageInfo, shard: ShardInfo, row: list[int | None]) -> None:
     fcount, fptrs, fidx, go, gidx, slots, cptrs, cidx = row
     i = shard.index
-    fcount = _ptr(view, fcount, "image-header", f"shard {i} fvar_count")
+    fcount = ptr(view, fcount, "image-header", f"shard {i} fvar_count")
     try:
         n = int.from_bytes(view.read_bytes(fcount, view.pointer_size), "little")
     except InputError as err:
-        raise _Corrupt("image-header", f"shard {i} function count: {err.problem}") from None
-    shard.nfuncs = _count(n, "image-header", f"shard {i} function count")
+        raise Corrupt("image-header", f"shard {i} function count: {err.problem}") from None
+    shard.nfuncs = count(n, "image-header", f"shard {i} function count")
     if shard.nfuncs:
-        shard.func_addrs = _pointers(view, _ptr(view, fptrs, "function-pointers", f"shard {i} fvar_ptrs"),
+        shard.func_addrs = pointers(view, ptr(view, fptrs, "function-pointers", f"shard {i} fvar_ptrs"),
                                      shard.nfuncs, "function-pointers", f"shard {i} fvar_ptrs")
-        shard.fvar_idxs = _words(view, _ptr(view, fidx, "image-header", f"shard {i} fvar_idxs"), shard.nfuncs,
+        shard.fvar_idxs = words(view, ptr(view, fidx, "image-header", f"shard {i} fvar_idxs"), shard.nfuncs,
                                  "image-header", f"shard {i} fvar_idxs")
-    go = _ptr(view, go, "image-header", f"shard {i} gvar_offsets")
-    (n,) = _words(view, go, 1, "image-header", f"shard {i} variable count")
-    shard.ngvars = _count(n, "image-header", f"shard {i} variable count")
-    goffs = _words(view, go + 4, shard.ngvars, "image-header", f"shard {i} gvar_offsets", signed=True)
+    go = ptr(view, go, "image-header", f"shard {i} gvar_offsets")
+    (n,) = words(view, go, 1, "image-header", f"shard {i} variable count")
+    shard.ngvars = count(n, "image-header", f"shard {i} variable count")
+    goffs = words(view, go + 4, shard.ngvars, "image-header", f"shard {i} gvar_offsets", signed=True)
     shard.gvar_addrs = [go + o for o in goffs]
     if shard.ngvars:
-        shard.gvar_idxs = _words(view, _ptr(view, gidx, "image-header", f"shard {i} gvar_idxs"), shard.ngvars,
+        shard.gvar_idxs = words(view, ptr(view, gidx, "image-header", f"shard {i} gvar_idxs"), shard.ngvars,
                                  "image-header", f"shard {i} gvar_idxs")
     shard.tables.update({"fvar_count": fcount, "gvar_offsets": go})
     _decode_clones(view, info, shard, cidx, _static_name(view, f"jl_clone_idxs_{i}"),

@@ -16,7 +16,7 @@ from pylinkjl.errors import InputError
 
 if TYPE_CHECKING:
     from pylinkjl.binfmt.lief import BinaryView
-    from pylinkjl.images.decode import ImageInfo
+    from pylinkjl.images.imageinfo import ImageInfo
 
 CACHE_HEADER_MAGIC = b"\xfbjli\r\n\x1a\n"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

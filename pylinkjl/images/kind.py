@@ -21,8 +21,8 @@ from pylinkjl.images.layout import LOADER_SYMBOLS
 
 if TYPE_CHECKING:
     from pylinkjl.binfmt.lief import BinaryView
-    from pylinkjl.images.decode import ImageInfo
     from pylinkjl.images.heap import Heap
+    from pylinkjl.images.imageinfo import ImageInfo
 
 ImageKind = Literal["package-image", "system-image", "juliac-library"]
 KINDS: tuple[ImageKind, ...] = ("package-image", "system-image", "juliac-library")

@@ -15,8 +15,8 @@ from pylinkjl.images.report import not_applicable as na
 
 if TYPE_CHECKING:
     from pylinkjl.binfmt.lief import BinaryView
-    from pylinkjl.images.decode import ImageInfo
     from pylinkjl.images.heap import Heap
+    from pylinkjl.images.imageinfo import ImageInfo
     from pylinkjl.images.kind import KindInfo
 
 PE_IMAGE_LIMIT = 1 << 31  # Windows refuses a DLL of 2 GiB or more ("%1 is not a valid Win32 application")

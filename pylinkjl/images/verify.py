@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from pylinkjl.errors import InputError
 from pylinkjl.images import checks, platformchecks, syschecks
-from pylinkjl.images.decode import ImageInfo, decode_image
+from pylinkjl.images.decode import decode_image
 from pylinkjl.images.heap import read_heap
+from pylinkjl.images.imageinfo import ImageInfo
 from pylinkjl.images.kind import KindInfo, image_kind
 from pylinkjl.images.report import CheckResult, Report, failed
 from pylinkjl.target import Target, parse_target
