@@ -36,6 +36,8 @@ API HANDLE GetStdHandle(unsigned);
 API int WriteFile(HANDLE, const void *, unsigned, unsigned *, void *);
 API void ExitProcess(unsigned) __attribute__((noreturn));
 API unsigned SetErrorMode(unsigned);
+API HANDLE CreateFileA(const char *, unsigned, unsigned, void *, unsigned, unsigned, void *);
+API int SetStdHandle(unsigned, HANDLE);
 #else
 void *dlopen(const char *, int);
 void *dlsym(void *, const char *);
@@ -50,10 +52,14 @@ int __sigsetjmp(void *, int) __attribute__((returns_twice));
 
 /* ---- output --------------------------------------------------------------------------------------- */
 
+#ifdef _WIN32
+static HANDLE report_handle; /* the loader's own stdout, kept when the runtime's goes to a file */
+#endif
+
 static void out(const char *s, size_t n) {
 #ifdef _WIN32
     unsigned done;
-    WriteFile(GetStdHandle((unsigned)-11), s, (unsigned)n, &done, 0);
+    WriteFile(report_handle ? report_handle : GetStdHandle((unsigned)-11), s, (unsigned)n, &done, 0);
 #else
     while (n > 0) {
         long w = write(1, s, n);
@@ -116,7 +122,7 @@ __attribute__((noreturn)) static void quit(int code) {
 
 /* ---- the platform ---------------------------------------------------------------------------------- */
 
-static char envbuf[8][32768];
+static char envbuf[9][32768];
 static const char *env(int slot, const char *name) {
 #ifdef _WIN32
     unsigned n = GetEnvironmentVariableA(name, envbuf[slot], sizeof envbuf[slot]);
@@ -263,8 +269,20 @@ static int judge(void) {
     const char *pkgname = env(4, "PYLINKJL_JUDGE_PKGNAME");
     const char *cpu = env(5, "PYLINKJL_JUDGE_CPU");
     const char *tlist = env(6, "PYLINKJL_JUDGE_TARGETS");
-    const char *ehtext = env(7, "PYLINKJL_JUDGE_EH_OFFSET");
+    const char *ehtext = env(8, "PYLINKJL_JUDGE_EH_OFFSET");
     if (!libpath || !sysimage || !image) { emit("usage", "PYLINKJL_JUDGE_LIBJULIA/SYSIMAGE/IMAGE not set"); return 2; }
+#ifdef _WIN32
+    /* Under Wine, Julia's init ends the process (exit 1, silently) when its stdout is a pipe: give the
+       runtime a file for stdout and stderr (and NUL for stdin) before the C runtime it loads reads them. */
+    const char *stdio = env(7, "PYLINKJL_JUDGE_STDIO");
+    if (stdio && *stdio) {
+        report_handle = GetStdHandle((unsigned)-11);
+        HANDLE f = CreateFileA(stdio, 0x40000000, 3, 0, 2, 0x80, 0); /* GENERIC_WRITE, share r/w, CREATE_ALWAYS */
+        HANDLE nul = CreateFileA("NUL", 0x80000000, 3, 0, 3, 0x80, 0); /* GENERIC_READ, OPEN_EXISTING */
+        if (f != (HANDLE)-1) { SetStdHandle((unsigned)-11, f); SetStdHandle((unsigned)-12, f); }
+        if (nul != (HANDLE)-1) SetStdHandle((unsigned)-10, nul);
+    }
+#endif
 
     stage("libjulia");
     libjulia = open_library(libpath, bindir);

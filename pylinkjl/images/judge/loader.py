@@ -39,7 +39,8 @@ _LIBC_DIRS = {"linux-x86_64": ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-g
               "linux-aarch64": ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64")}
 CROSS_SYSROOT = {"linux-aarch64": "/usr/aarch64-linux-gnu"}
 _KERNEL32 = ("LoadLibraryExA", "SetDllDirectoryA", "GetProcAddress", "GetLastError", "FormatMessageA",
-             "GetEnvironmentVariableA", "GetStdHandle", "WriteFile", "ExitProcess", "SetErrorMode")
+             "GetEnvironmentVariableA", "GetStdHandle", "WriteFile", "ExitProcess", "SetErrorMode", "CreateFileA",
+             "SetStdHandle")
 _CFLAGS = ("-O1", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pic", "-Wall", "-Werror")
 
 

@@ -197,8 +197,14 @@ def judge_with_runtime(image: str | os.PathLike[str], runtime: str | os.PathLike
                 argv += ["-E", f"{key}={value}"]
         else:
             env.update(guest)
+        stdio = shim / "runtime-output.txt"
+        if runner.windows_paths:  # Julia under Wine cannot boot with a pipe as its stdout (see loader.c)
+            env["PYLINKJL_JUDGE_STDIO"] = _winpath(stdio)
         argv.append(str(loader.path))
         result.argv = argv
         done = run_process(argv, env=env, timeout=timeout, cwd=work)
+        output = done.output
+        if stdio.is_file():
+            output += "\n" + stdio.read_text(encoding="utf-8", errors="replace")
     result.seconds = done.seconds
-    return parse_output(result, done.output, done.returncode, done.timed_out)
+    return parse_output(result, output, done.returncode, done.timed_out)
