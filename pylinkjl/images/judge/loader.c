@@ -122,7 +122,7 @@ __attribute__((noreturn)) static void quit(int code) {
 
 /* ---- the platform ---------------------------------------------------------------------------------- */
 
-static char envbuf[9][32768];
+static char envbuf[10][32768];
 static const char *env(int slot, const char *name) {
 #ifdef _WIN32
     unsigned n = GetEnvironmentVariableA(name, envbuf[slot], sizeof envbuf[slot]);
@@ -240,6 +240,16 @@ static int hexval(char c) {
 
 static char targets[16384];
 
+/* The part-th dot-separated number of s ("1.13" -> 1, 13); -1 when absent. */
+static long parse_dec(const char *s, int part) {
+    for (; part > 0 && s && *s; s++)
+        if (*s == '.') part--;
+    if (!s || *s < '0' || *s > '9') return -1;
+    long v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) v = v * 10 + (*s - '0');
+    return v;
+}
+
 static long parse_hex(const char *s) {
     long v = 0;
     for (; s && *s; s++) {
@@ -318,7 +328,11 @@ static int judge(void) {
     void_fn dump = (void_fn)sym("jl_dump_host_cpu");
     if (dump) { emit("dump-host-cpu", "begin"); dump(); emit("dump-host-cpu", "end"); }
 
-    if (tlist && *tlist) {
+    /* jl_check_pkgimage_clones trusts its input: a target list of another Julia version (other feature
+       words) makes it read past the end (seen as SIGSEGV with a 1.9 list in 1.13.1); Base only asks it
+       about caches of its own version, so does the judge. */
+    const char *tline = env(9, "PYLINKJL_JUDGE_TARGETS_LINE");
+    if (tlist && *tlist && tline && parse_dec(tline, 0) == major && parse_dec(tline, 1) == minor) {
         size_t n = len(tlist) / 2;
         if (n > sizeof targets) n = sizeof targets;
         for (size_t i = 0; i < n; i++) targets[i] = (char)(hexval(tlist[2 * i]) * 16 + hexval(tlist[2 * i + 1]));

@@ -28,7 +28,6 @@ from pylinkjl.process import run_process
 log = logging.getLogger("pylinkjl.images.judge")
 
 DEFAULT_TIMEOUT = 300.0  # the first Wine run creates its prefix (tens of seconds)
-_JULIA_LIB = ("libjulia.so", "libjulia-internal.so", "libjulia-debug.so", "libjulia-internal-debug.so")
 
 
 @dataclass(frozen=True)
@@ -94,11 +93,11 @@ def _winpath(path: Path) -> str:
     return "Z:" + str(path).replace("/", "\\")
 
 
-def _image_facts(image: Path) -> tuple[list[str], bytes]:
-    """(DT_NEEDED / imported DLL names, serialized target list) of the image; empty when unreadable: the
-    runtime will say what is wrong with it."""
+def _image_facts(image: Path) -> tuple[list[str], bytes, str]:
+    """(DT_NEEDED / imported DLL names, serialized target list, the Julia version that list is written for)
+    of the image; empty when unreadable: the runtime will say what is wrong with it."""
     needed: list[str] = []
-    targets = b""
+    targets, version = b"", ""
     try:
         from pylinkjl.binfmt.lief import open_binary
 
@@ -109,21 +108,34 @@ def _image_facts(image: Path) -> tuple[list[str], bytes]:
     try:
         from pylinkjl.images.decode import read_image
 
-        targets = bytes(read_image(image).target_list)
+        from pylinkjl.caches.verdict import layout_version
+
+        info = read_image(image)
+        targets, version = bytes(info.target_list), layout_version(info.layout, list(info.targets))
     except (PylinkjlError, ImportError) as exc:
         log.debug("cannot read the target list of %s: %s", image, exc)
-    return needed, targets
+    return needed, targets, version
+
+
+def _shim_names(version: str | None) -> set[str]:
+    """The names a stock tree of this version gives libjulia and libjulia-internal: no version, the major
+    version, major.minor and the full version (``libjulia.so.1.13.1`` down to ``libjulia.so``)."""
+    parts = (version or "").split(".")[:3]
+    suffixes = [""] + ["." + ".".join(parts[:n]) for n in range(1, len(parts) + 1) if parts[0]]
+    return {f"{lib}.so{s}" for lib in ("libjulia", "libjulia-internal") for s in suffixes}
 
 
 def _shim(tree: RuntimeTree, needed: list[str], folder: Path) -> list[str]:
     """Links named as the image asks for libjulia (``libjulia.so.1``, ...) to the tree's own, possibly grafted,
-    files, where the tree has no file of that name: what a stock tree's symlinks would provide."""
+    files, where the tree has no file of that name: what a stock tree's symlinks would provide. Only names
+    of the tree's own version: an image asking for ``libjulia.so.1.10`` of a 1.13 tree is left to fail."""
     made = []
     have = {p.name for d in tree.library_dirs if d.is_dir() for p in d.iterdir()}
+    names = _shim_names(tree.version)
     for name in needed:
-        if name in have or not name.startswith(_JULIA_LIB):
+        if name in have or name not in names:
             continue
-        real = tree.libjulia_internal if "internal" in name else tree.libjulia
+        real = tree.libjulia_internal if name.startswith("libjulia-internal") else tree.libjulia
         if real is None:
             continue
         (folder / name).symlink_to(real)
@@ -166,7 +178,7 @@ def judge_with_runtime(image: str | os.PathLike[str], runtime: str | os.PathLike
     assert runner.loader_platform is not None
     loader = build_loader(runner.loader_platform)
     result.loader = str(loader.path)
-    needed, targets = _image_facts(path)
+    needed, targets, targets_version = _image_facts(path)
     conv = _winpath if runner.windows_paths else str
     guest = {
         "PYLINKJL_JUDGE_LIBJULIA": conv(tree.libjulia), "PYLINKJL_JUDGE_BINDIR": conv(tree.bindir),
@@ -179,6 +191,7 @@ def judge_with_runtime(image: str | os.PathLike[str], runtime: str | os.PathLike
         guest["PYLINKJL_JUDGE_CPU"] = cpu_target
     if targets:
         guest["PYLINKJL_JUDGE_TARGETS"] = targets.hex()
+        guest["PYLINKJL_JUDGE_TARGETS_LINE"] = targets_version
     if not handler:
         guest["PYLINKJL_JUDGE_EH_OFFSET"] = "none"
     with tempfile.TemporaryDirectory(prefix="pylinkjl-judge-") as work:
