@@ -106,7 +106,7 @@ def _run(argv: list[str], what: str) -> None:
 
 def build_loader(platform: str) -> Loader:
     """The loader for ``platform`` (one of :data:`PLATFORMS`), from the cache or built now."""
-    from pylinkjl.link.lld import find_lld
+    from pylinkjl.link.lld import find_lld, flavor_args
 
     if platform not in PLATFORMS:
         raise PylinkjlError(f"the runtime judge has no loader for {platform}")
@@ -127,14 +127,14 @@ def build_loader(platform: str) -> Loader:
         obj = work / "loader.o"
         _run([str(clang), f"--target={_TRIPLE[platform]}", *_CFLAGS, "-c", str(SOURCE), "-o", str(obj)], "clang")
         out = work / exe.name
-        flavor = lld.candidate.kind == "generic"
-        prefix = [lld_path] + (["-flavor", "gnu"] if flavor else [])
+        prefix = [lld_path, *flavor_args(lld.candidate, "gnu")]
         if platform.startswith("windows"):
             deffile = work / "kernel32.def"
             deffile.write_text("LIBRARY KERNEL32.dll\nEXPORTS\n" + "\n".join(_KERNEL32) + "\n")
             implib = work / "libkernel32.a"
-            _run([lld_path] + (["-flavor", "link"] if flavor else []) + ["/lib", f"/def:{deffile}", "/machine:x64",
-                 f"/out:{implib}"], "import library")
+            lib = find_lld(flavor="link")  # lld-link writes import libraries (/lib /def:)
+            _run([str(lib.candidate.path), *flavor_args(lib.candidate, "link"), "/lib", f"/def:{deffile}",
+                  "/machine:x64", f"/out:{implib}"], "import library")
             _run(prefix + ["-m", "i386pep", "--entry=start", "--subsystem=console", "--stack=16777216",
                            "-o", str(out), str(obj), str(implib)], "LLD")
         else:

@@ -106,9 +106,8 @@ def _image_facts(image: Path) -> tuple[list[str], bytes, str]:
     except (PylinkjlError, ImportError) as exc:
         log.debug("cannot read the libraries %s needs: %s", image, exc)
     try:
-        from pylinkjl.images.decode import read_image
-
         from pylinkjl.caches.verdict import layout_version
+        from pylinkjl.images.decode import read_image
 
         info = read_image(image)
         targets, version = bytes(info.target_list), layout_version(info.layout, list(info.targets))
