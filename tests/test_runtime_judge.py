@@ -66,13 +66,14 @@ Build = Callable[..., Path]
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     root = tmp_path_factory.mktemp("judge-images")
-    made: dict[tuple[str, str, str], Path] = {}
+    made: dict[tuple[str, str, str, str | None], Path] = {}
 
-    def get(target: str, cpu: str, layout: str = "1.13") -> Path:
-        key = (target, cpu, layout)
+    def get(target: str, cpu: str, layout: str = "1.13", heap_version: str | None = None) -> Path:
+        key = (target, cpu, layout, heap_version)
         if key not in made:
             t = parse_target(target)
             version, line = ("1.13.0", "release-1.13") if layout == "1.13" else ("1.12.1", "1.12")
+            version = heap_version or version
             spec = FixtureSpec(t, layout=layout, cpu_targets=tuple(cpu.split(";")), nshards=2, nfuncs=12,  # type: ignore[arg-type]
                                ngvars=8, julia_version=version)
             name = f"img{len(made)}"
@@ -183,6 +184,16 @@ def test_real_images() -> None:
     result = judge(adapt_19, "linux-x86_64")
     assert result.stopped_at == "rtld"
     assert result.message == "Image file failed consistency check: maybe opened the wrong version?"
+
+
+def test_a_crash_in_the_runtime_is_located(build: Build) -> None:
+    """A heap whose header names 1.13.1 gets past the version check; the next check reads Base.GIT_VERSION_INFO,
+    which the trimmed juliac system image lacks, and the real runtime dies of SIGSEGV. The loader's fault
+    handler names the exported functions on the stack: the heap header check, so every native check passed."""
+    result = judge(build("linux-x86_64", X86_LISTS[0], heap_version="1.13.1"), "linux-x86_64")
+    assert result.outcome == "crashed" and result.signal == "SIGSEGV" and result.stopped_at == "heap", result.render()
+    assert "ijl_read_verify_header" in result.fault_frames and result.native_ok
+    assert "died of SIGSEGV" in (result.message or "")
 
 
 def test_a_bad_system_image_fails_the_boot_with_the_runtimes_message(build: Build) -> None:

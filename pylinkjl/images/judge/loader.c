@@ -48,6 +48,11 @@ void _exit(int) __attribute__((noreturn));
 int __sigsetjmp(void *, int) __attribute__((returns_twice));
 #define RTLD_NOW 2
 #define RTLD_GLOBAL 0x100
+/* glibc's struct sigaction (the generic layout: x86_64 and aarch64 alike) */
+struct judge_sigaction { void *handler; unsigned long mask[16]; int flags; void *restorer; };
+int sigaction(int, const struct judge_sigaction *, struct judge_sigaction *);
+int backtrace(void **, int);
+void backtrace_symbols_fd(void *const *, int, int);
 #endif
 
 /* ---- output --------------------------------------------------------------------------------------- */
@@ -187,6 +192,37 @@ __asm__(".text\n.globl judge_setjmp\njudge_setjmp:\n\tjmpq *judge_setjmp_target(
 #define SETJMP(buf) judge_setjmp((buf), 0)
 #else
 #define SETJMP(buf) __sigsetjmp((buf), 0)
+#endif
+
+#ifndef _WIN32
+/* A fault inside the runtime: say where (the exported symbols nearest to each frame, which is all dladdr
+   knows), give the signal back to whoever handled it before (Julia's handler, or the default), return:
+   the faulting instruction runs again and the signal takes its ordinary course. */
+static struct judge_sigaction before[32];
+
+static void on_fault(int sig, void *info, void *context) {
+    (void)info;
+    (void)context;
+    void *frames[64];
+    int n = backtrace(frames, 64);
+    emit("fault", sig == 11 ? "SIGSEGV" : sig == 7 ? "SIGBUS" : sig == 4 ? "SIGILL" : "SIGFPE");
+    emit("backtrace", "begin");
+    backtrace_symbols_fd(frames, n, 1);
+    emit("backtrace", "end");
+    sigaction(sig, &before[sig], 0);
+}
+
+static void watch_faults(void) {
+    void *warm[2];
+    backtrace(warm, 2); /* loads the unwinder now, not inside the handler */
+    static const int sigs[] = {11, 7, 4, 8};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct judge_sigaction act = {0};
+        act.handler = (void *)on_fault;
+        act.flags = 4 | 0x08000000; /* SA_SIGINFO | SA_ONSTACK */
+        sigaction(sigs[i], &act, &before[sigs[i]]);
+    }
+}
 #endif
 
 /* ---- Julia ----------------------------------------------------------------------------------------- */
@@ -345,6 +381,9 @@ static int judge(void) {
         }
     }
 
+#ifndef _WIN32
+    watch_faults();
+#endif
     long offset = ehtext ? (same(ehtext, "none") ? -1 : parse_hex(ehtext)) : eh_offset(major, minor);
     jl_value_t *depmods = ((vec_fn)need("jl_alloc_vec_any"))(0);
     stage("restore");

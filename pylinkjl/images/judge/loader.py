@@ -41,7 +41,11 @@ CROSS_SYSROOT = {"linux-aarch64": "/usr/aarch64-linux-gnu"}
 _KERNEL32 = ("LoadLibraryExA", "SetDllDirectoryA", "GetProcAddress", "GetLastError", "FormatMessageA",
              "GetEnvironmentVariableA", "GetStdHandle", "WriteFile", "ExitProcess", "SetErrorMode", "CreateFileA",
              "SetStdHandle")
-_CFLAGS = ("-O1", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pic", "-Wall", "-Werror")
+_CFLAGS = ("-O1", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pic", "-funwind-tables", "-Wall",
+           "-Werror")
+# --eh-frame-hdr: the fault handler's backtrace() unwinds through the loader's own frames too
+_LINUX_LDFLAGS = ("--eh-frame-hdr", "-z", "noexecstack")
+_WINDOWS_LDFLAGS = ("-m", "i386pep", "--entry=start", "--subsystem=console", "--stack=16777216")
 
 
 class ToolchainMissing(LldNotFoundError):
@@ -115,7 +119,7 @@ def build_loader(platform: str) -> Loader:
     lld_path = str(lld.candidate.path)
     libs = [] if platform.startswith("windows") else _libc(platform)
     key_parts = [SOURCE.read_bytes(), platform.encode(), _version(clang).encode(), (lld.version_text or "").encode(),
-                 " ".join(_CFLAGS).encode()] + [str(p).encode() for p in libs]
+                 " ".join(_CFLAGS + _LINUX_LDFLAGS + _WINDOWS_LDFLAGS).encode()] + [str(p).encode() for p in libs]
     key = hashlib.sha256(b"\0".join(key_parts)).hexdigest()[:24]
     folder = default_cache_root() / "judge" / f"{platform}-{key}"
     exe = folder / ("judge.exe" if platform.startswith("windows") else "judge")
@@ -135,11 +139,10 @@ def build_loader(platform: str) -> Loader:
             lib = find_lld(flavor="link")  # lld-link writes import libraries (/lib /def:)
             _run([str(lib.candidate.path), *flavor_args(lib.candidate, "link"), "/lib", f"/def:{deffile}",
                   "/machine:x64", f"/out:{implib}"], "import library")
-            _run(prefix + ["-m", "i386pep", "--entry=start", "--subsystem=console", "--stack=16777216",
-                           "-o", str(out), str(obj), str(implib)], "LLD")
+            _run(prefix + [*_WINDOWS_LDFLAGS, "-o", str(out), str(obj), str(implib)], "LLD")
         else:
-            _run(prefix + ["-o", str(out), f"--dynamic-linker={_INTERP[platform]}", "-z", "noexecstack",
-                           str(obj), *map(str, libs)], "LLD")
+            _run(prefix + ["-o", str(out), f"--dynamic-linker={_INTERP[platform]}", *_LINUX_LDFLAGS, str(obj),
+                           *map(str, libs)], "LLD")
         (work / "key.txt").write_text(b"\n".join(key_parts[1:]).decode(errors="replace") + "\n")
         try:
             os.replace(work, folder)

@@ -84,6 +84,7 @@ class JudgeResult:
     argv: list[str] = field(default_factory=list)
     loader: str | None = None
     output: str = ""  # the child's output (tail), runtime lines and the loader's
+    fault_frames: list[str] = field(default_factory=list)  # exported symbols on the stack of a fault
 
     @property
     def accepted(self) -> bool:
@@ -148,6 +149,23 @@ def _julia_unescape(text: str) -> str:
             return m.group(0)
 
     return re.sub(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{1,4}|.)", one, text)
+
+
+# An exported function of libjulia-internal on the stack of a fault, and the stage it belongs to (only
+# exported names are known to dladdr: a frame in a static function shows as the exported one before it, so
+# only functions that are themselves exported and belong to one stage are used).
+_FAULT_STAGES = (("ijl_read_verify_header", "heap"), ("jl_restore_incremental_from_buf", "heap"))
+_FAULT_WHAT = {"heap": "its check of the heap header (ijl_read_verify_header)"}
+_FRAME = re.compile(r"\((?P<sym>[A-Za-z_][\w.]*)\+0x[0-9a-f]+\)")
+
+
+def _frames(output: str) -> list[str]:
+    """The symbol of each frame the loader's fault handler printed (backtrace_symbols_fd), innermost first."""
+    if '@@judge backtrace "begin"' not in output:
+        return []
+    block = output.split('@@judge backtrace "begin"', 1)[1].split('@@judge backtrace "end"', 1)[0]
+    frames = [m.group("sym") for m in _FRAME.finditer(block)]
+    return [f for f in frames if f not in ("on_fault", "backtrace")]
 
 
 def _stop_of(message: str) -> str | None:
@@ -249,13 +267,24 @@ def parse_output(result: JudgeResult, output: str, returncode: int, timed_out: b
                     status[name] = "unknown"
         else:  # died inside the restore: an error without a handler, or a signal
             result.outcome = result.outcome or "crashed"
-            result.stopped_at = "unknown"
             where = stages_seen[-1] if stages_seen else "start"
-            how = f"died of {result.signal}" if result.signal else f"exited with code {returncode}"
+            how = f"died of {seen.get('fault') or result.signal}" if (seen.get("fault") or result.signal) else \
+                f"exited with code {returncode}"
             result.message = result.message or f"the runtime {how} during the {where} step" + (
                 f" ({'; '.join(boot_errors)})" if boot_errors else "")
+            frames = _frames(output)
+            result.fault_frames = frames
+            stop = next((stage for sym, stage in _FAULT_STAGES if sym in frames), None) if where == "restore" else None
+            result.stopped_at = stop or "unknown"
+            if frames:
+                result.message += " in " + " <- ".join(frames[:8])
             for name in order[1:]:
                 status[name] = "unknown"
+            if stop is not None:
+                for name in order[1:order.index(stop)]:
+                    status[name] = "passed"
+                status[stop] = "failed"
+                detail[stop] = f"{detail[stop]}: the runtime {how} in {_FAULT_WHAT[stop]}"
     # Base's own CPU check (jl_check_pkgimage_clones) speaks for the cpu-target stage when the restore
     # stopped before it, or died
     if result.clones and status["cpu-target"] in ("not_reached", "unknown"):
