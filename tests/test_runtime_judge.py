@@ -25,6 +25,7 @@ from fixturegen.build import generate_archive
 from fixturegen.spec import FixtureSpec
 from pylinkjl.caches.verdict import Session, inspect_image
 from pylinkjl.cli import main
+from pylinkjl.cpu.sysimage import read_sysimage
 from pylinkjl.errors import InputError
 from pylinkjl.images.judge import JudgeResult, judge_with_runtime
 from pylinkjl.images.judge.loader import build_loader
@@ -103,9 +104,10 @@ def assert_native_ok(result: JudgeResult) -> None:
 
 
 def cpu_agrees(image: Path, result: JudgeResult, cpu_target: str = "native") -> None:
-    """inspect's verdict (caches/verdict.py) against the runtime's: the same yes/no, and when no target
-    fits, the same reason for every target."""
-    ours = inspect_image(image, Session(cpu_target=cpu_target))["cpu"]
+    """inspect's verdict (caches/verdict.py) for the same session (this CPU, -C, the same system image)
+    against the runtime's: the same yes/no, and when no target fits, the same reason for every target."""
+    assert result.sysimage is not None
+    ours = inspect_image(image, Session(cpu_target=cpu_target, sysimage=read_sysimage(result.sysimage)))["cpu"]
     theirs = result.stage("cpu-target").status == "passed"
     assert ours["ok"] is theirs, (ours, result.render())
     assert (result.clones["verdict"] == "accepted") is theirs
@@ -143,6 +145,19 @@ def test_target_lists_against_a_session_cpu(build: Build, cpu: str, session: str
         assert result.message.startswith("Unable to find compatible target in cached code image.\nTarget 0 (")
         assert [s.status for s in result.stages[:5]] == ["passed"] * 4 + ["failed"]
         assert {t["reason"] for t in result.targets} == {"Rejecting this target due to use of runtime-disabled features"}
+
+
+def test_a_session_julia_cannot_start_is_refused_at_boot_by_both(build: Build) -> None:
+    """-C x86-64-v3 is no CPU name of Julia 1.13.1: its JIT target has no features, and the CX16 rule stops the
+    boot. inspect, told the same system image, says Julia does not start, in the runtime's words."""
+    image = build("linux-x86_64", "haswell;skylake,clone_all")
+    result = judge(image, "linux-x86_64", cpu_target="x86-64-v3")
+    assert result.outcome == "boot-failed" and result.exit_code == 1
+    assert result.sysimage is not None
+    ours = inspect_image(image, Session(cpu_target="x86-64-v3", sysimage=read_sysimage(result.sysimage)))["cpu"]
+    assert ours["ok"] is False and ours["sysimage"]["starts"] is False
+    assert result.message is not None and result.message in ours["message"]
+    assert result.message.startswith("Your CPU does not support the CX16 instruction")
 
 
 def test_a_target_list_this_cpu_cannot_run_is_refused(build: Build) -> None:
