@@ -230,6 +230,17 @@ def test_inputs_are_checked_before_anything_runs(build: Build, tmp_path: Path) -
         judge_with_runtime(sysimage, tmp_path, sysimage=sysimage)
 
 
+def test_a_runtime_that_does_not_finish_is_killed(build: Build) -> None:
+    """The child runs through pylinkjl.process: at the timeout its process group is killed and the result says
+    so (the loader is built before the clock starts)."""
+    image = build("linux-x86_64", X86_LISTS[0])
+    build_loader("linux-x86_64")
+    home, sysimage = tree("linux-x86_64")
+    result = judge_with_runtime(image, home, sysimage=sysimage, timeout=0.02)
+    assert result.outcome == "timed-out" and result.exit_code == -9 and result.seconds < 5
+    assert result.message == "the runtime did not finish in time"
+
+
 def test_the_loader_is_built_once_per_content() -> None:
     first = build_loader("linux-x86_64")
     again = build_loader("linux-x86_64")
