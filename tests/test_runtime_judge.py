@@ -39,7 +39,7 @@ from .realruntime import default_cache, require_runtime
 PLATFORM = {"linux-x86_64": "manylinux_2_28_x86_64", "windows-x86_64": "win_amd64",
             "linux-aarch64": "manylinux_2_28_aarch64", "macos-aarch64": "macosx_11_0_arm64"}
 HEADER_REFUSAL = "Precompile file header verification checks failed."
-NATIVE = ("dlopen", "rtld", "symbols", "cpu-target", "shards")
+NATIVE = ("dlopen", "rtld", "unpack", "cpu-target", "shards")
 
 # Several target lists per architecture: clone_all, base(n), feature exclusions; all of them load on any CPU
 # that runs the tests (a generic first target), except where a test says otherwise.
@@ -172,7 +172,7 @@ def test_a_target_list_this_cpu_cannot_run_is_refused(build: Build) -> None:
 
 def test_a_1_12_line_image_is_refused_with_the_runtimes_message(build: Build) -> None:
     result = judge(build("linux-x86_64", X86_LISTS[0], "1.11"), "linux-x86_64")
-    assert result.outcome == "thrown" and result.stopped_at == "symbols"
+    assert result.outcome == "thrown" and result.stopped_at == "unpack"
     assert result.message.startswith('could not load symbol "jl_image_unpack":')
     assert [s.status for s in result.stages[:4]] == ["passed", "passed", "passed", "failed"]  # RTLD check passed
     assert result.clones == {}  # another version's target list is never shown to jl_check_pkgimage_clones
@@ -181,7 +181,7 @@ def test_a_1_12_line_image_is_refused_with_the_runtimes_message(build: Build) ->
 def test_without_a_handler_the_child_dies_and_the_runtime_report_is_read(build: Build) -> None:
     """An error thrown with no handler ends the child (exit 1): the runtime's own report of it is the answer."""
     result = judge(build("linux-x86_64", X86_LISTS[0], "1.11"), "linux-x86_64", handler=False)
-    assert result.exit_code == 1 and result.outcome == "thrown" and result.stopped_at == "symbols"
+    assert result.exit_code == 1 and result.outcome == "thrown" and result.stopped_at == "unpack"
     assert "fatal: error thrown and no exception handler available." in result.output
     assert result.message.startswith('could not load symbol "jl_image_unpack":')
 
@@ -288,7 +288,7 @@ def test_foreign_platforms(build: Build, platform: str) -> None:
     if platform.startswith("windows"):  # on this very CPU: the Wine runtime sees the host's
         cpu_agrees(build(platform, refused), result, session)
     result = judge(build(platform, X86_LISTS[0] if platform.startswith("windows") else ARM_LISTS[0], "1.11"), platform)
-    assert result.stopped_at == "symbols" and 'could not load symbol "jl_image_unpack"' in result.message
+    assert result.stopped_at == "unpack" and 'could not load symbol "jl_image_unpack"' in result.message
 
 
 def test_a_macos_runtime_is_not_applicable_here(build: Build) -> None:

@@ -4,7 +4,8 @@
 The runtime checks a package image in this order (1.13; each failure has its own message, listed in
 docs/real-runtime-judge.md): it opens the image (``jl_dlopen``), checks that the image resolved
 ``jl_RTLD_DEFAULT_handle`` to this runtime, looks up the loader symbols (``jl_image_unpack``,
-``jl_image_pointers``, ``jl_system_image_data``/``_size``), selects a CPU target, walks the shards' clone
+``jl_image_pointers``, ``jl_system_image_data``/``_size``) and calls ``jl_image_unpack`` (for an uncompressed
+image ``jl_image_unpack_uncomp`` of libjulia-internal: seen with gdb), selects a CPU target, walks the shards' clone
 tables, and only then reads the serialized heap (header verification first). So the message it stops with
 tells which checks passed before it.
 """
@@ -27,7 +28,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("boot", "the runtime boots with the system image (jl_init_with_image_file)"),
     ("dlopen", "the runtime opens the image (jl_dlopen)"),
     ("rtld", "RTLD consistency: the image's get_jl_RTLD_DEFAULT_handle_addr() is this runtime's handle"),
-    ("symbols", "the loader symbols are found (jl_image_unpack, jl_image_pointers, jl_system_image_data/size)"),
+    ("unpack", "the image is unpacked (jl_image_unpack, jl_image_pointers, jl_system_image_data/size)"),
     ("cpu-target", "a CPU target of the image is selected for this CPU"),
     ("shards", "the image header and every shard's clone tables are walked and relocated"),
     ("heap", "the serialized heap is accepted (header verification, then the restore)"),
@@ -38,7 +39,7 @@ NATIVE_STAGES = tuple(name for name, _ in STAGES if name not in ("boot", "heap")
 _STOPS: tuple[tuple[str, str], ...] = (
     ("Error opening package file", "dlopen"),
     ("failed consistency check", "rtld"),
-    ("could not load symbol", "symbols"),
+    ("could not load symbol", "unpack"),
     ("Unable to find compatible target", "cpu-target"),
     ("Image file is not compatible with this version of Julia", "shards"),
     ("Precompile file header verification checks failed", "heap"),
