@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fixturegen.build import generate_archive
 from fixturegen.spec import FixtureSpec
@@ -29,6 +31,7 @@ from pylinkjl.cpu.sysimage import read_sysimage
 from pylinkjl.errors import InputError
 from pylinkjl.images.judge import JudgeResult, judge_with_runtime
 from pylinkjl.images.judge.loader import build_loader
+from pylinkjl.images.judge.result import parse_output
 from pylinkjl.images.judge.run import plan_runner
 from pylinkjl.link.api import link_image
 from pylinkjl.target import parse_target
@@ -301,3 +304,19 @@ def test_a_macos_runtime_is_not_applicable_here(build: Build) -> None:
     assert plan_runner("linux-x86_64", "macos-aarch64").reason.startswith("the runtime judge runs on Linux")
     if shutil.which("wine64") is None and not Path("/usr/lib/wine/wine64").exists():
         pytest.fail("CI installs Wine")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=40), st.sampled_from([
+    '@@judge initialized "yes"', '@@judge stage "restore"', '@@judge thrown "ErrorException"',
+    '@@judge thrown-message "Unable to find compatible target in cached code image.\\nTarget 0 (x): y"',
+    '@@judge returned "ErrorException"', '@@judge returned-message "Precompile', '@@judge clones "rejected"',
+    '@@judge backtrace "begin"', "fatal: error thrown and no exception handler available.", 'ErrorException("a\\n',
+    "Features: a, b", "ERROR: x", '@@judge fault "SIGSEGV"'])), max_size=12), st.integers(-15, 3), st.booleans())
+def test_any_child_output_gives_a_result(lines: list[str], returncode: int, timed_out: bool) -> None:
+    """Whatever the child printed (cut short, garbled, interleaved), reading it gives a result, never an error."""
+    result = parse_output(JudgeResult("x.so", {}, None, "linux-x86_64", "native"), "\n".join(lines), returncode,
+                          timed_out)
+    assert [s.name for s in result.stages] == ["boot", "dlopen", "rtld", "unpack", "cpu-target", "shards", "heap"]
+    assert result.outcome
+    json.dumps(result.to_dict())

@@ -299,5 +299,8 @@ def parse_output(result: JudgeResult, output: str, returncode: int, timed_out: b
     if result.targets:
         detail["cpu-target"] += "; " + "; ".join(f"Target {t['index']} ({t['name']}): {t['reason']}"
                                                  for t in result.targets)
+    if status["boot"] == "passed":
+        detail["boot"] += (f": Julia {result.julia_version or '?'} ({result.platform}, {result.runner}) on "
+                           f"{result.host_cpu or '?'}" + (f", -C {result.cpu_target}" if result.cpu_target else ""))
     result.stages = [Stage(name, status[name], detail[name]) for name in order]
     return result
