@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,9 +53,11 @@ ARM_LISTS = ("generic;cortex-a57;thunderx2t99,clone_all", "generic;neoverse-n1,c
 
 
 @pytest.fixture(scope="module", autouse=True)
-def wineprefix() -> None:
+def wineprefix() -> Iterator[None]:
     """One Wine prefix for every run of the suite (creating one takes about 20 s), beside the runtime cache."""
-    os.environ.setdefault("PYLINKJL_WINEPREFIX", str(default_cache() / "wineprefix"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYLINKJL_WINEPREFIX", os.environ.get("PYLINKJL_WINEPREFIX") or str(default_cache() / "wineprefix"))
+        yield
 
 
 def tree(platform: str) -> tuple[Path, Path]:
