@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         TargetError,
         VerificationError,
     )
+    from pylinkjl.images.judge import judge_with_runtime
     from pylinkjl.images.verify import verify_image
     from pylinkjl.link.api import link_image, link_image_cmd, link_request
     from pylinkjl.link.plan import LinkPlan, LinkRequest, plan_link
@@ -37,12 +38,13 @@ _EXPORTS = {
     "link_image": "link.api", "link_image_cmd": "link.api", "link_request": "link.api",
     "LinkRequest": "link.plan", "LinkPlan": "link.plan", "plan_link": "link.plan",
     "execute": "link.run", "LinkResult": "link.run",
-    "verify_image": "images.verify", "relink_many": "batch", "read_ji": "caches.ji",
+    "verify_image": "images.verify", "judge_with_runtime": "images.judge", "relink_many": "batch",
+    "read_ji": "caches.ji",
 }
 
 __all__ = ["ALL_TARGETS", "InputError", "LinkError", "LinkPlan", "LinkRequest", "LinkResult",
     "LldNotFoundError", "MissingLibraryError", "PylinkjlError", "Target", "TargetError",
-    "VerificationError", "execute", "host_target", "link_image", "link_image_cmd", "link_request",
+    "VerificationError", "execute", "host_target", "judge_with_runtime", "link_image", "link_image_cmd", "link_request",
     "parse_target", "plan_link", "read_ji", "relink_many", "verify_image"]
 
 

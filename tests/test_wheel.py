@@ -31,7 +31,8 @@ def test_wheel_contents(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("pylinkjl/py.typed", "pylinkjl/_data/toolchains/linux.toml", "pylinkjl/_data/toolchains/lines.toml",
                    "pylinkjl/_data/stubs/dllmain-x86_64.o", "pylinkjl/_data/stubs/dllmain-i686.s",
-                   "pylinkjl/samples/pkgimage-1.11-windows-x86_64.a", "pylinkjl/data/libjulia-exported-data.txt"):
+                   "pylinkjl/samples/pkgimage-1.11-windows-x86_64.a", "pylinkjl/data/libjulia-exported-data.txt",
+                   "pylinkjl/images/judge/loader.c"):
         assert needed in names, needed
     assert not any(n.startswith(("tests/", "fixturegen/", "pylinkjl/fixturegen/")) for n in names)
 

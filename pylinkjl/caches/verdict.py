@@ -397,7 +397,7 @@ def inspect_image(path: str | Path, session: Session | None = None, *,
     # The cache header inside the image names the exact Julia version (the layout alone does not
     # tell 1.11 from 1.12, whose x86 feature words differ).
     info, kind = read_image_kind(p, julia_version=header.julia_version if header else None)
-    version = header.julia_version if header else _line_version(info.layout, info.targets)
+    version = header.julia_version if header else layout_version(info.layout, info.targets)
     t = tables_for(version, info.arch)
     clones = list(getattr(info, "clones_per_target", []) or [])
     targets = []
@@ -449,7 +449,7 @@ def system_image_start(cpu: dict[str, Any]) -> dict[str, Any]:
     return {"ok": False, "message": cpu.get("message") or "Unable to find compatible target in system image."}
 
 
-def _line_version(line: str, targets: list[TargetRecord]) -> str:
+def layout_version(line: str, targets: list[TargetRecord]) -> str:
     """A table version for an image layout; 1.11-layout images with 12 x86 words are 1.12."""
     if line == "1.11" and targets and targets[0].nwords == 12:
         return "1.12.0"

@@ -21,16 +21,20 @@ log = logging.getLogger("pylinkjl.cli")
 @click.option("--kind", "kind", type=click.Choice(["package-image", "system-image", "juliac-library"]),
               help="Expected image kind (default: any; the kind found is always reported).")
 @click.option("--load", "load", is_flag=True, help="Also dlopen the image (host ELF only) in a child process.")
-@click.option("--runtime", type=click.Path(path_type=Path, file_okay=False), help="Directory with the runtime "
-              "libraries for --load (default: generated stubs).")
+@click.option("--runtime", type=click.Path(path_type=Path, file_okay=False), metavar="TREE", help="A real Julia "
+              "runtime tree: boot its libjulia in a child process and let jl_restore_package_image_from_file judge "
+              "the image (natively, under qemu-aarch64 or Wine). With --load: also the folder put on LD_LIBRARY_PATH.")
+@click.option("--sysimage", type=click.Path(path_type=Path, dir_okay=False), metavar="IMAGE", help="System image "
+              "for --runtime (default: the tree's lib/julia/sys.*; a juliac library works).")
+@click.option("-C", "--cpu-target", metavar="TARGET", help="The runtime session's -C (default: this machine).")
 @click.option("--reproducible", is_flag=True, help="Link --object twice and check the outputs are identical.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @click.option("-v", "--verbose", count=True, help="Show the numbers behind every check; -vv: debug log.")
 def verify_command(image: Path, obj: Path | None, target_name: str | None, julia_version: str | None,
-                   kind: str | None, load: bool,
-                   runtime: Path | None, reproducible: bool, as_json: bool, verbose: int) -> None:
+                   kind: str | None, load: bool, runtime: Path | None, sysimage: Path | None, cpu_target: str | None,
+                   reproducible: bool, as_json: bool, verbose: int) -> None:
     """Verify the package image, system image or juliac library IMAGE: format, kind, exports, multi-versioning
-    tables, heap, platform rules.
+    tables, heap, platform rules; with --runtime TREE, the real Julia runtime of TREE judges it too.
 
     Exit code 0 when every check passes, 7 when one fails, 3 when IMAGE cannot be read."""
     setup_logging(verbose - 1 if verbose else 0)
@@ -41,14 +45,21 @@ def verify_command(image: Path, obj: Path | None, target_name: str | None, julia
 
         if reproducible and obj is None:
             raise TargetError("--reproducible needs --object (the input to link twice)")
-        if runtime is not None and not load:
-            raise TargetError("--runtime only makes sense with --load")
+        if (sysimage is not None or cpu_target is not None) and runtime is None:
+            raise TargetError("--sysimage and -C/--cpu-target need --runtime TREE")
         target = parse_target(target_name) if target_name else None
         report = verify_image(image, object=obj, target=target, julia_version=julia_version, kind=kind)
         if load:
             from pylinkjl.images.load import check_load
 
             report.add(check_load(image, runtime=runtime))
+        if runtime is not None:
+            from pylinkjl.images.judge import judge_with_runtime
+
+            judge = judge_with_runtime(image, runtime, sysimage=sysimage, cpu_target=cpu_target)
+            report.image["runtime_judge"] = judge.to_dict()
+            for check in judge.checks():
+                report.add(check)
         if reproducible:
             assert obj is not None
             from pylinkjl.images.repro import check_reproducible_link
