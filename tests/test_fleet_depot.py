@@ -29,7 +29,7 @@ from pylinkjl.errors import TargetError
 from pylinkjl.link.api import link_image
 from pylinkjl.target import parse_target
 
-from . import realdata
+from . import realdata, realruntime
 
 REAL = realdata.require_real()
 V19 = REAL / "alexwjung__dot_julia" / "linux-x86_64" / "compiled" / "v1.9"
@@ -110,6 +110,14 @@ def test_depot_matrix_of_real_caches(depot: Path) -> None:
     summary = {f["cpu"]: f for f in data["fleet"]}
     assert summary["skylake-avx512"]["loads"] == 1 and summary["neoverse-v1"]["not_applicable"] == 3
     assert sum(summary["haswell"][k] for k in ("loads", "rejected", "not_applicable", "unknown")) == len(rows)
+
+
+def test_matrix_scan_reports_progress_once_per_cache(depot: Path) -> None:
+    planned: list[int] = []
+    done: list[int] = []
+    report = scan_depot([depot], Session(), cpus=["haswell", "neoverse-v1"], on_plan=planned.append,
+                        progress=done.append)
+    assert planned == [len(report.rows)] == [4] and sum(done) == 4
 
 
 def test_depot_matrix_cli_text_and_json(depot: Path) -> None:
@@ -205,3 +213,48 @@ def test_depot_with_sysimage(depot: Path, sysimage: Path) -> None:
     assert "rejected: julia does not start" in res.output
     res = CliRunner().invoke(depot_command, [str(depot), "--sysimage", str(depot / "nothing.so")])
     assert res.exit_code == 3
+
+
+# -- the real juliac 1.13.1 libraries as system images ------------------------------------------
+
+PLATFORMS = {"manylinux_2_28_x86_64": "x86_64", "manylinux_2_28_aarch64": "aarch64", "macosx_11_0_arm64": "aarch64",
+             "win_amd64": "x86_64"}
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_real_juliac_image_targets(platform: str) -> None:
+    """Real juliac 1.13.1 libraries (PyPI's ace-jax-coupling wheels) store one `generic` target and the
+    string "generic": Julia starts on every CPU of their architecture that has cx16 (x86_64)."""
+    image = read_sysimage(realruntime.require_runtime(platform)["image"])
+    assert image.arch == PLATFORMS[platform] and image.layout == "1.13"
+    assert [r.name for r in image.targets] == ["generic"] and image.cpu_target_string == "generic"
+    t = load("1.13.1", image.arch)
+    assert F.names(image.targets[0].en, t) == (["cx16"] if image.arch == "x86_64" else [])
+
+
+@pytest.fixture(scope="module")
+def pkgimage_113(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pkg113")
+    spec = FixtureSpec(parse_target("linux-x86_64"), layout="1.13", cpu_targets=("generic", "haswell"),
+                       julia_version="1.13.1")
+    archive = generate_archive(spec, root / "p.a")
+    link_image(archive, root / "p.so", target="linux-x86_64", julia_version="1.13.1")
+    return root / "p.so"
+
+
+def test_inspect_with_a_real_juliac_sysimage(pkgimage_113: Path) -> None:
+    x86 = realruntime.require_runtime("manylinux_2_28_x86_64")["image"]
+    arm = realruntime.require_runtime("manylinux_2_28_aarch64")["image"]
+    res = CliRunner().invoke(inspect_command, [str(pkgimage_113), "--sysimage", x86, "--cpu",
+                                               "haswell,sandybridge,neoverse-v1", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["cpu"]["sysimage"]["chosen_name"] == "generic" and data["cpu"]["chosen_name"] == "haswell"
+    cells = {c["cpu"]: c for c in data["fleet"]}
+    assert cells["haswell"]["target"] == "haswell" and cells["sandybridge"]["target"] == "generic"
+    assert cells["haswell"]["sysimage_target"] == "generic" and cells["neoverse-v1"]["applies"] is False
+    res = CliRunner().invoke(inspect_command, [str(pkgimage_113), "--sysimage", x86, "--cpu", "haswell",
+                                               "-C", "generic,-cx16"])
+    assert "Your CPU does not support the CX16 instruction" in res.output
+    res = CliRunner().invoke(inspect_command, [str(pkgimage_113), "--sysimage", arm, "--cpu", "haswell", "--check"])
+    assert res.exit_code == 1 and "the system image is aarch64, the cache x86_64" in res.output

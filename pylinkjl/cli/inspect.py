@@ -87,6 +87,15 @@ def render_cpu(cpu: dict[str, Any] | None, echo: Callable[[str], None]) -> None:
     if host is None:
         echo(f"  CPU        {cpu.get('message')}")
         return
+    sysimg = cpu.get("sysimage")
+    if sysimg is not None:
+        chosen = (f"runs its target {sysimg['chosen']} ({sysimg['chosen_name']})" if sysimg.get("starts")
+                  else sysimg.get("message", ""))
+        narrowed = f"; JIT target loses {', '.join(sysimg['jit_narrowed'])}" if sysimg.get("jit_narrowed") else ""
+        echo(f"  sysimage   {Path(sysimg['path']).name} on {host['name']}: {chosen}{narrowed}")
+    if "session_target" not in cpu:  # the system image decided already (it said why above)
+        echo(f"  CPU        {host['name']} ({host['source']})")
+        return
     echo(f"  CPU        {host['name']} ({host['source']}) -> session target {cpu['session_target']['name']}")
     if cpu.get("ok"):
         echo(f"             picks target {cpu['chosen']} ({cpu['chosen_name']})")
