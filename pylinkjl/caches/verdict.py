@@ -43,10 +43,20 @@ class Session:
     cpu_target: str = "native"  # the session's -C
     sysimage: SystemImage | None = None  # the session's system image (--sysimage); None: not modelled
     _hosts: dict[tuple[Any, ...], HostCpu | TargetError] = field(default_factory=dict, repr=False)
+    _jits: dict[tuple[Any, ...], JitTarget] = field(default_factory=dict, repr=False)
+
+    def jit(self, t: CpuTables, host: HostCpu) -> JitTarget:
+        """The (cached) JIT target of this session's ``-C`` on ``host`` (constant for every cache of ``t``)."""
+        key = ("jit", t.version, t.arch)
+        value = self._jits.get(key)
+        if value is None:
+            value = self._jits[key] = jit_target(host.name, host.features, t, assumed=host.unknown,
+                                                 cpu_target=self.cpu_target)
+        return value
 
     def for_cpu(self, cpu: str | None) -> Session:
         """The same session on another CPU (one column of a fleet)."""
-        return replace(self, cpu=cpu, _hosts={})
+        return replace(self, cpu=cpu, _hosts={}, _jits={})
 
     def host(self, t: CpuTables) -> HostCpu:
         """The (cached) host CPU for these tables; raises TargetError/WrongArchitecture."""
@@ -136,7 +146,7 @@ def cpu_check(targets: list[TargetRecord], t: CpuTables | None, session: Session
     if bad:
         return {"ok": False, "message": f"targets {bad} have a feature-word count other than {t.label}'s "
                                         f"{t.nwords}: written by another Julia version"}
-    jit = jit_target(host.name, host.features, t, assumed=host.unknown, cpu_target=session.cpu_target)
+    jit = session.jit(t, host)
     sys_report: dict[str, Any] | None = None
     if session.sysimage is not None:
         sys_report, sys_jit = _sysimage_step(session.sysimage, arch, julia_version, jit, t, host)

@@ -25,12 +25,11 @@ def unknown_bits(bits: int, t: CpuTables) -> list[int]:
 
 
 def iter_bits(bits: int) -> Iterable[int]:
-    b = 0
+    """The set bits, lowest first (one step per set bit, not per bit position)."""
     while bits:
-        if bits & 1:
-            yield b
-        bits >>= 1
-        b += 1
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
 
 
 def bits_of(feature_names: Iterable[str], t: CpuTables) -> int:
