@@ -258,3 +258,13 @@ def test_inspect_with_a_real_juliac_sysimage(pkgimage_113: Path) -> None:
     assert "Your CPU does not support the CX16 instruction" in res.output
     res = CliRunner().invoke(inspect_command, [str(pkgimage_113), "--sysimage", arm, "--cpu", "haswell", "--check"])
     assert res.exit_code == 1 and "the system image is aarch64, the cache x86_64" in res.output
+
+
+def test_session_dash_c_sysimage_expands_to_the_system_images_string(pkgimage_113: Path) -> None:
+    """1.13: `-C sysimage` is the string stored in the system image ("generic" for these juliac libraries), so
+    the JIT target is generic and the package image's haswell target is out of reach."""
+    x86 = realruntime.require_runtime("manylinux_2_28_x86_64")["image"]
+    res = CliRunner().invoke(inspect_command, [str(pkgimage_113), "--sysimage", x86, "--cpu", "haswell",
+                                               "-C", "sysimage", "--json"])
+    data = json.loads(res.output)
+    assert data["cpu"]["session_target"]["name"] == "generic" and data["cpu"]["chosen_name"] == "generic"

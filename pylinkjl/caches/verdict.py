@@ -50,8 +50,9 @@ class Session:
         key = ("jit", t.version, t.arch)
         value = self._jits.get(key)
         if value is None:
+            stored = self.sysimage.cpu_target_string if self.sysimage else None
             value = self._jits[key] = jit_target(host.name, host.features, t, assumed=host.unknown,
-                                                 cpu_target=self.cpu_target)
+                                                 cpu_target=self.cpu_target, sysimage_target=stored)
         return value
 
     def for_cpu(self, cpu: str | None) -> Session:

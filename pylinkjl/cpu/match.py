@@ -35,10 +35,11 @@ class JitTarget:
 
 
 def jit_target(host_name: str, host_features: int, t: CpuTables, *, assumed: int = 0, cpu_target: str = "native",
-               description: str = "") -> JitTarget:
+               description: str = "", sysimage_target: str | None = None) -> JitTarget:
     """Build the JIT target of a session started with ``-C cpu_target`` on a host with these features.
-    ``assumed`` features count as present (they cannot be observed, e.g. from /proc/cpuinfo)."""
-    spec: TargetSpec = parse_cpu_target(cpu_target, t)[0]
+    ``assumed`` features count as present (they cannot be observed, e.g. from /proc/cpuinfo);
+    ``sysimage_target`` is what the 1.13+ keyword ``sysimage`` expands to (the system image's string)."""
+    spec: TargetSpec = parse_cpu_target(cpu_target, t, sysimage_target=sysimage_target)[0]
     data: TargetData = target_data(spec, t, host_name=host_name, host_features=host_features | assumed,
                                    require_host=True)
     return JitTarget(data.name, data.en, data.dis, assumed & data.en, description or host_name)
