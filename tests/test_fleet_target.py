@@ -146,3 +146,18 @@ def test_cli_usage_errors() -> None:
     for args in (["--fleet", "haswell,nosuchcpu"], ["--fleet", "haswell", "--cpu", "a,b"], ["--max-targets", "2"]):
         res = CliRunner().invoke(cputarget_command, args)
         assert res.exit_code == 2, (args, res.output)
+
+
+def test_official_x86_string_without_cx16_runs_the_x86_64_v4_clone() -> None:
+    """julia-linking.md §4.2a: the feature-less x86-64-v4 target lacks cx16, so the CX16 rule no longer stops
+    Julia, and a CPU without cx16 is sent to the clone LLVM compiled for AVX-512; the older string refuses."""
+    from pylinkjl.cpu.fleet import image_targets
+    from pylinkjl.cpu.match import CX16_ERROR, jit_target, match_sysimage
+
+    t = load("1.12", "x86_64")
+    host = named_cpu("core2", t)
+    jit = jit_target(host.name, host.features, t, cpu_target="generic,-cx16")
+    new, old = (next(o for o in OFFICIAL if o.arch == "x86_64" and o.period.startswith(p)) for p in ("from", "until"))
+    sm = match_sysimage(image_targets(new.string, t), jit, t)
+    assert sm.starts and sm.result.best == 3
+    assert match_sysimage(image_targets(old.string, t), jit, t).error == CX16_ERROR
