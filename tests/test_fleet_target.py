@@ -161,3 +161,13 @@ def test_official_x86_string_without_cx16_runs_the_x86_64_v4_clone() -> None:
     sm = match_sysimage(image_targets(new.string, t), jit, t)
     assert sm.starts and sm.result.best == 3
     assert match_sysimage(image_targets(old.string, t), jit, t).error == CX16_ERROR
+
+
+def test_cli_official_strings_against_a_fleet() -> None:
+    res = CliRunner().invoke(cputarget_command, ["--recommend", "x86_64", "--fleet", "skylake-avx512,neoverse-v1",
+                                                 "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert [r["check"]["cpus"][0]["chosen_name"] for r in rows] == ["haswell", "haswell"]  # 3- and 4-target strings
+    res = CliRunner().invoke(cputarget_command, ["--recommend", "x86_64", "--fleet", "neoverse-v1"])
+    assert res.exit_code == 2 and "no x86_64 CPU" in res.output

@@ -100,6 +100,26 @@ def _fleet(string: str | None, fleet: str, julia: str, arch: str | None, cpu: st
         emit_json(out)
 
 
+def _official_for_fleet(arch: str, fleet: str, julia: str, cpu: str | None, as_json: bool) -> None:
+    """Each official string of ``arch``, checked against the fleet (the CPUs of that architecture)."""
+    rows = official_strings(arch)
+    if not rows:
+        raise TargetError(f"no official strings for {arch!r}; known: {', '.join(known_arches())}")
+    t = T.load(julia, rows[0].arch)
+    cpus = split_by_arch(parse_cpu_list(fleet) or [], julia).get(t.arch, [])
+    if not cpus:
+        raise TargetError(f"no {t.arch} CPU in --fleet {fleet!r}")
+    build = named_cpu(cpu, t) if cpu else None
+    checks = [(r, check_fleet(r.string, cpus, t, build=build)) for r in rows]
+    if as_json:
+        emit_json([dict(vars(r), check=c.to_dict()) for r, c in checks])
+        return
+    for r, c in checks:
+        click.echo(f"{r.arch} ({r.platforms}, {r.period or 'always'}; {r.releases}): {_n(c.ntargets, 'target')}")
+        click.echo(f"  JULIA_CPU_TARGET={shlex.quote(r.string)}")
+        _render_check(c, click.echo)
+
+
 @click.command("cpu-target")
 @click.argument("string", required=False)
 @click.option("--recommend", "recommend", metavar="ARCH", help="Show the official strings for ARCH (x86_64, aarch64, ...).")
@@ -127,6 +147,9 @@ def cputarget_command(string: str | None, recommend: str | None, julia: str, arc
     with reporting(verbose, as_json):
         if cpu is not None and "," in cpu:
             raise TargetError(f"--cpu {cpu!r}: here --cpu names the one build machine; give a list with --fleet")
+        if fleet and recommend:
+            _official_for_fleet(recommend, fleet, julia, cpu, as_json)
+            return
         if fleet:
             _fleet(string, fleet, julia, arch, cpu, max_targets, as_json)
             return
