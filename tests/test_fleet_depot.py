@@ -25,7 +25,7 @@ from pylinkjl.cpu.host import named_cpu
 from pylinkjl.cpu.match import CX16_ERROR, jit_target, match_sysimage, match_targets
 from pylinkjl.cpu.sysimage import read_sysimage
 from pylinkjl.cpu.tables import load
-from pylinkjl.errors import TargetError
+from pylinkjl.errors import InputError, TargetError
 from pylinkjl.link.api import link_image
 from pylinkjl.target import parse_target
 
@@ -178,13 +178,12 @@ def test_sysimage_cx16_rule() -> None:
 
 @pytest.fixture(scope="module")
 def sysimage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Julia 1.10 image with the targets 'haswell;skylake-avx512' (fixturegen + LLD): Julia's image tables
-    are the same for system and package images, so it stands in for a sys.so of that Julia."""
+    """A Julia 1.10 system image with the targets 'haswell;skylake-avx512' (fixturegen + LLD, --kind sysimage)."""
     root = tmp_path_factory.mktemp("sysimage")
     spec = FixtureSpec(parse_target("linux-x86_64"), layout="1.10", cpu_targets=("haswell", "skylake-avx512"),
-                       julia_version="1.10.10")
+                       julia_version="1.10.10", kind="sysimage")
     archive = generate_archive(spec, root / "sys-o.a")
-    link_image(archive, root / "sys.so", target="linux-x86_64", julia_version="1.10.10")
+    link_image(archive, root / "sys.so", target="linux-x86_64", julia_version="1.10.10", kind="sysimage")
     return root / "sys.so"
 
 
@@ -268,3 +267,8 @@ def test_session_dash_c_sysimage_expands_to_the_system_images_string(pkgimage_11
                                                "-C", "sysimage", "--json"])
     data = json.loads(res.output)
     assert data["cpu"]["session_target"]["name"] == "generic" and data["cpu"]["chosen_name"] == "generic"
+
+
+def test_a_package_image_is_not_accepted_as_the_system_image(pkgimage_113: Path) -> None:
+    with pytest.raises(InputError, match="is a package image, not a system image"):
+        read_sysimage(pkgimage_113)

@@ -49,12 +49,16 @@ class SystemImage:
 
 def read_sysimage(path: str | Path) -> SystemImage:
     """Read a system image's target list. Raises InputError when it is not an image with Julia's tables."""
-    from pylinkjl.images.decode import read_image  # LIEF-based; imported only here
+    from pylinkjl.images.kind import read_image_kind  # LIEF-based; imported only here
 
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "no such file (--sysimage)")
-    info = read_image(p)
+    info, kind = read_image_kind(p)
+    if not kind.is_system_image:
+        raise InputError(p, f"is a package image, not a system image ({kind.reason})",
+                         hint="pass the system image Julia starts with (lib/julia/sys.so, a PackageCompiler "
+                              "sysimage or a juliac library)")
     if not info.targets:
         raise InputError(p, "no CPU target list found in this image", hint="is it a Julia system image?")
     return SystemImage(p, info.arch, info.layout, tuple(info.targets), info.cpu_target_string)
