@@ -131,6 +131,21 @@ class VerificationError(PylinkjlError):
 
 
 class Interrupted(PylinkjlError):
-    """The user pressed Ctrl-C; nothing was left behind."""
+    """Ctrl-C (SIGINT), SIGTERM, SIGHUP or SIGQUIT stopped the command; nothing was left behind. The exit
+    code is 128 + the signal number, as a shell reports a process killed by it (130 for Ctrl-C)."""
 
     exit_code = 130
+
+    def __init__(self, message: str, *, signum: int = 2, hint: str | None = None) -> None:
+        import signal
+
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        super().__init__(message if signum == 2 else f"{message} (by {name})", hint=hint)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "signal": self.signum}

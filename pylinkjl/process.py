@@ -7,6 +7,10 @@ the pipe open), and Ctrl-C kills the child before it propagates. On Linux the ch
 
 Ctrl-C reaches only the main thread, so children started from worker threads (batch relinking) are
 tracked: :func:`kill_running` kills them from any thread, and their ``run_process`` returns as killed.
+
+SIGTERM, SIGHUP and SIGQUIT are handled exactly like Ctrl-C inside :func:`signals_as_interrupt` (the
+command line runs every command inside it): the first one raises :class:`Signalled`, a KeyboardInterrupt,
+so the same clean-up runs (the child's group is killed, staging is removed) and the command exits 128+n.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 log = logging.getLogger("pylinkjl.process")
@@ -26,6 +31,57 @@ log = logging.getLogger("pylinkjl.process")
 # Running children -> ident of the thread that started them (for kill_running).
 _running: dict[subprocess.Popen[bytes], int] = {}
 _running_lock = threading.Lock()
+
+
+# The signals pylinkjl turns into a clean stop (SIGKILL cannot be caught: PR_SET_PDEATHSIG covers it).
+CATCHABLE_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+
+
+class Signalled(KeyboardInterrupt):
+    """A catchable signal arrived; it unwinds exactly as Ctrl-C does (every ``except KeyboardInterrupt``
+    clean-up runs). ``signum`` says which, for the exit code 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def signal_number(exc: BaseException) -> int:
+    """The signal behind an interrupt: ``Signalled.signum``, else SIGINT (a plain Ctrl-C)."""
+    return int(getattr(exc, "signum", signal.SIGINT))
+
+
+@contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """Within this block the first SIGINT, SIGTERM, SIGHUP or SIGQUIT raises :class:`Signalled` in the
+    main thread; later ones are ignored, so a second signal cannot cut the clean-up short (it is bounded:
+    killing a group and removing a folder). The previous handlers come back afterwards. Outside the main
+    thread (signals cannot be handled there) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def handler(signum: int, _frame: object) -> None:
+        nonlocal fired
+        if fired:
+            log.debug("ignoring %s during clean-up", signal.Signals(signum).name)
+            return
+        fired = True
+        raise Signalled(signum)
+
+    previous = {}
+    for sig in CATCHABLE_SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except (OSError, ValueError):  # pragma: no cover - a platform without it
+            continue
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_DFL if old is None else old)
 
 
 @dataclass(frozen=True)

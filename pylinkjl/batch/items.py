@@ -63,10 +63,10 @@ class ItemResult:
 class BatchInterrupted(Interrupted):
     """Ctrl-C during :func:`relink_many`; ``results`` holds what finished and what was cancelled."""
 
-    def __init__(self, results: list[ItemResult]) -> None:
+    def __init__(self, results: list[ItemResult], *, signum: int = 2) -> None:
         done = sum(r.ok for r in results)
         super().__init__(f"interrupted: {done} of {len(results)} links had finished; the running linkers were "
-                         "stopped and left no output")
+                         "stopped and left no output", signum=signum)
         self.results = results
 
 

@@ -251,13 +251,15 @@ def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, j
             except KeyboardInterrupt:
                 _stop(worker, pool, futures)
                 raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM/SIGHUP/SIGQUIT (process.signals_as_interrupt)
         by_index = {p.index: fut for fut, p in futures.items()}
         final = [r if r is not None else
                  _finished_or_cancelled(planned[i], by_index.get(i)) if i < len(planned) else
                  ItemResult(batch[i], "cancelled", None, None)
                  for i, r in enumerate(results)]
-        raise BatchInterrupted(final) from None
+        from pylinkjl.process import signal_number
+
+        raise BatchInterrupted(final, signum=signal_number(err)) from None
     return [r for r in results if r is not None]
 
 

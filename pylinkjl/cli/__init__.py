@@ -26,7 +26,36 @@ COMMANDS = {
 }
 
 
+def _interrupted(err: BaseException) -> click.exceptions.Exit:
+    """A signal that arrived outside a command's own reporting (start-up, imports, option parsing): the
+    message and exit code (128 + n) every command gives, not click's "Aborted!" with 1."""
+    from pylinkjl.process import signal_number
+
+    code = 128 + signal_number(err)
+    click.echo("error: interrupted", err=True)
+    return click.exceptions.Exit(code)
+
+
 class LazyGroup(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Every command runs with SIGTERM, SIGHUP and SIGQUIT handled like Ctrl-C (process.py)."""
+        from pylinkjl.process import signals_as_interrupt
+
+        with signals_as_interrupt():
+            return super().main(*args, **kwargs)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as err:
+            raise _interrupted(err) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as err:
+            raise _interrupted(err) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from pylinkjl.errors import Interrupted, PylinkjlError
+from pylinkjl.process import signal_number
 
 
 class _Formatter(logging.Formatter):
@@ -49,8 +50,8 @@ def reporting(verbosity: int = 0, as_json: bool = False) -> Iterator[None]:
     """Turn pylinkjl errors and Ctrl-C into messages and exit codes (no tracebacks)."""
     try:
         yield
-    except KeyboardInterrupt:
-        fail(Interrupted("interrupted"), verbosity=verbosity, as_json=as_json)
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM/SIGHUP/SIGQUIT (process.signals_as_interrupt)
+        fail(Interrupted("interrupted", signum=signal_number(err)), verbosity=verbosity, as_json=as_json)
     except PylinkjlError as err:
         fail(err, verbosity=verbosity, as_json=as_json)
     except (OSError, ValueError, RuntimeError) as err:  # a bug or an environment problem we did not foresee

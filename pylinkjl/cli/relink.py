@@ -117,7 +117,7 @@ def relink_command(inputs: tuple[Path, ...], manifest: Path | None, out_dir: Pat
             if bar is not None:
                 bar.__exit__(None, None, None)
         seconds = time.perf_counter() - started
-        code = 130 if interrupted is not None else batch.exit_code(results)
+        code = interrupted.exit_code if interrupted is not None else batch.exit_code(results)
         if as_json:
             emit_json({"ok": code == 0, "exit_code": code, "interrupted": interrupted is not None, "cpus": par.cpus,
                        "jobs": par.jobs, "lld_threads": par.threads, "seconds": round(seconds, 3),

@@ -30,7 +30,7 @@ from pylinkjl.commandline import quote_command
 from pylinkjl.errors import Interrupted, LinkError, LinkOutputError, VerificationError
 from pylinkjl.link.plan import LinkPlan
 from pylinkjl.link.stubs.libraries import ensure_stub_set
-from pylinkjl.process import run_process
+from pylinkjl.process import run_process, signal_number
 
 if TYPE_CHECKING:
     from pylinkjl.caches.reseal import ResealPlan, ResealResult
@@ -274,8 +274,9 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool =
         for text in warnings:
             log.warning("%s", text)
         return LinkResult(plan, plan.output, size, seconds, lld_output, use_rsp, report, resealed, warnings)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted; the linker was stopped and no output was written") from None
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM/SIGHUP/SIGQUIT under process.signals_as_interrupt
+        raise Interrupted("interrupted; the linker was stopped and no output was written",
+                          signum=signal_number(err)) from None
     finally:
         if staged_ji is not None:
             staged_ji.unlink(missing_ok=True)
