@@ -76,12 +76,12 @@ def test_malformed_manifests(tmp_path: Path, content: str | bytes, problem: str,
 
 
 def test_missing_and_oversized_manifests(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot read the manifest"):
+    with pytest.raises(InputError, match="cannot open the manifest"):
         read_manifest(tmp_path / "nope.json")
     big = tmp_path / "big.tsv"
     with open(big, "wb") as f:
         f.truncate(MAX_MANIFEST_BYTES + 1)
-    with pytest.raises(InputError, match="larger than"):
+    with pytest.raises(InputError, match="more than the 64 MiB"):
         read_manifest(big)
 
 

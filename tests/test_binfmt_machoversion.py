@@ -139,7 +139,7 @@ def test_wrong_inputs(dylibs: dict[str, Path], tmp_path: Path) -> None:
     empty.touch()
     with pytest.raises(InputError, match="empty file"):
         read_install_name(empty)
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot open"):
         read_install_name(tmp_path / "missing.dylib")
     data = dylibs["arm64"].read_bytes()
     with pytest.raises(InputError, match=r"cut\.dylib \(at offset 0x20\): load commands"):

@@ -26,13 +26,9 @@ def read_manifest(path: PathLike) -> list[BatchItem]:
     """Items from a JSON or TSV manifest (see the module docstring). Raises InputError naming the file
     and the offset of the problem."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MANIFEST_BYTES + 1)
-    except OSError as err:
-        raise InputError(path, f"cannot read the manifest: {err.strerror or err}") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise InputError(path, f"manifest larger than {MAX_MANIFEST_BYTES >> 20} MiB", offset=MAX_MANIFEST_BYTES)
+    from pylinkjl.binfmt.files import read_file
+
+    data = read_file(path, "the manifest", limit=MAX_MANIFEST_BYTES)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

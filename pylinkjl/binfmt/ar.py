@@ -16,7 +16,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pylinkjl.binfmt.bounded import BoundedBytes, Buffer, mapped_file
+from pylinkjl.binfmt.bounded import BoundedBytes, Buffer
+from pylinkjl.binfmt.files import mapped_file
 from pylinkjl.errors import InputError
 
 ARCHIVE_MAGIC = b"!<arch>\n"

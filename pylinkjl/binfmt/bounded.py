@@ -9,11 +9,7 @@ without further checks.
 from __future__ import annotations
 
 import mmap
-import os
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from pylinkjl.errors import InputError
 
@@ -84,21 +80,3 @@ def c_string(table: bytes, offset: int) -> str:
     end = table.find(b"\0", offset)
     raw = table[offset:] if end < 0 else table[offset:end]
     return raw.decode("utf-8", errors="backslashreplace")
-
-
-@contextmanager
-def mapped_file(path: str | os.PathLike[str], what: str = "file") -> Iterator[Buffer]:
-    """The contents of ``path``, mapped read-only (pages are read only when touched, so walking
-    the headers of a 50 MB archive costs almost nothing). An empty file gives ``b""``."""
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-    except (OSError, ValueError) as exc:
-        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(Path(path), f"cannot read {what}: {problem}") from exc
-    if mapped is None:
-        yield b""
-        return
-    with mapped:
-        yield mapped

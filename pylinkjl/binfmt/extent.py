@@ -24,7 +24,8 @@ import struct
 from dataclasses import dataclass
 
 from pylinkjl.binfmt import machoheaders as mh
-from pylinkjl.binfmt.bounded import BoundedBytes, Buffer, mapped_file
+from pylinkjl.binfmt.bounded import BoundedBytes, Buffer
+from pylinkjl.binfmt.files import mapped_file
 from pylinkjl.errors import InputError
 
 _SHT_NOBITS = 8
@@ -175,6 +176,33 @@ def truncation(data: Buffer, source: str, fmt: str) -> str | None:
         return (f"is truncated: {extent.what} needs bytes up to {extent.needed:#x}, but the file has "
                 f"{len(data):#x} ({len(data)} of {extent.needed} bytes)")
     return None
+
+
+# The other direction: a file far larger than its headers describe (a sparse or padded copy, data appended by
+# mistake). LIEF reads a whole file into memory before parsing it, so such a file is refused before LIEF (and
+# before a .ji's CRC) sees it. A tail up to this size is tolerated and left to the checks; every real image
+# and cache in shared/fixtures/real ends exactly where its headers say.
+MAX_TRAILING_BYTES = 64 << 20
+
+
+def check_tail(path: str | os.PathLike[str], size: int, described: int,
+               what: str = "its headers describe") -> None:
+    """Refuse a file of ``size`` bytes whose structure accounts for only ``described`` of them, when the
+    unexplained tail is larger than :data:`MAX_TRAILING_BYTES` and than the described part."""
+    tail = size - described
+    if tail > MAX_TRAILING_BYTES and tail > described:
+        raise InputError(os.fspath(path), f"is {size} bytes, but {what} only {described}: {tail} bytes after its end",
+                         offset=described, hint="a truncated file padded out, a sparse copy, or data appended "
+                                                "by mistake")
+
+
+def check_tail_of_image(path: str | os.PathLike[str], data: Buffer, fmt: str) -> None:
+    """:func:`check_tail` for an ``fmt`` image; headers too malformed to read are left to the full parser."""
+    try:
+        extent = claimed_size(data, str(path), fmt)
+    except InputError:
+        return
+    check_tail(path, len(data), extent.needed)
 
 
 _FORMAT_NAMES = {"elf": "ELF", "macho": "Mach-O", "coff": "PE/COFF"}

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pylinkjl.binfmt import machoheaders as mh
-from pylinkjl.binfmt.bounded import BoundedBytes, Buffer, mapped_file
+from pylinkjl.binfmt.bounded import BoundedBytes, Buffer
+from pylinkjl.binfmt.files import mapped_file
 from pylinkjl.errors import InputError
 
 LC_ID_DYLIB = 0xD

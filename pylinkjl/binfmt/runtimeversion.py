@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import struct
 
-from pylinkjl.binfmt.bounded import BoundedBytes, Buffer, mapped_file
+from pylinkjl.binfmt.bounded import BoundedBytes, Buffer
+from pylinkjl.binfmt.files import mapped_file
 
 _GETTERS = ("ijl_ver_string", "jl_ver_string")
 _VERSION = re.compile(rb"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?")

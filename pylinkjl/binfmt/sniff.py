@@ -8,11 +8,9 @@ file raises InputError.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 from pylinkjl.binfmt import machoheaders as mh
 from pylinkjl.binfmt.ar import THIN_MAGIC, is_archive, iter_members
@@ -254,14 +252,7 @@ def sniff_bytes(head: bytes) -> FileKind:
 def sniff_file(path: str | os.PathLike[str]) -> FileKind:
     """Classify the file at ``path``. The file is mapped, so only the pages holding the headers
     are read. Raises InputError if it cannot be read."""
-    p = Path(path)
-    try:
-        with open(p, "rb") as handle:
-            try:
-                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-            except (ValueError, OSError):  # empty file, pipe, special file
-                return _sniff(handle.read(1 << 16))
-            with mapped:
-                return _sniff(mapped)
-    except OSError as exc:
-        raise InputError(p, f"cannot read: {exc.strerror or exc}") from exc
+    from pylinkjl.binfmt.files import mapped_file
+
+    with mapped_file(path) as mapped:
+        return _sniff(mapped)

@@ -253,11 +253,9 @@ def input_symbols(path: str | os.PathLike[str]) -> list[tuple[str, ObjectSymbols
                 for m, blob in iter_member_data(p)]
     if kind.format not in ("elf", "macho", "coff") or kind.kind not in ("object", "shared"):
         raise InputError(p, f"not an object file or archive: {kind.description}")
-    try:
-        blob = p.read_bytes()
-    except OSError as exc:
-        raise InputError(p, f"cannot read: {exc.strerror or exc}") from exc
-    return [(str(p), read_object_symbols(blob, str(p)))]
+    from pylinkjl.binfmt.files import read_file
+
+    return [(str(p), read_object_symbols(read_file(p, "object file"), str(p)))]
 
 
 def summarize(paths: Iterable[str | os.PathLike[str]]) -> InputSummary:

@@ -21,7 +21,6 @@ checked against the bytes that are really there, and a malformed file raises
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from typing import Any
 
 import crc32c
 
+from pylinkjl.binfmt.extent import check_tail
 from pylinkjl.binfmt.targetlist import Layout, TargetRecord, decode_target_list
 from pylinkjl.caches.flags import CacheFlags
 from pylinkjl.errors import InputError
@@ -157,26 +157,12 @@ def format_uuid(value: int) -> str | None:
 
 @contextmanager
 def mapped(path: Path) -> Iterator[memoryview]:
-    """The file's bytes as a read-only memoryview (memory-mapped; empty files give b"")."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed by the `with f` below
-    except OSError as e:
-        raise InputError(path, f"cannot open: {e.strerror or e}") from None
-    with f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            yield memoryview(b"")
-            return
-        try:
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as e:
-            raise InputError(path, f"cannot map: {e}") from None
-        view = memoryview(mm)
-        try:
-            yield view
-        finally:
-            view.release()
-            mm.close()
+    """The file's bytes as a read-only memoryview (memory-mapped; empty files give b""), through the one
+    opener (binfmt/files.py: regular files only, sizes checked first)."""
+    from pylinkjl.binfmt.files import mapped_view
+
+    with mapped_view(path) as view:
+        yield view
 
 
 def crc32c_file(path: Path) -> int:
@@ -272,6 +258,31 @@ def parse_ji_bytes(data: bytes, path: str | os.PathLike[str] = "<bytes>", *, ver
     return ji
 
 
+_MAX_SOURCE_FILES = 1 << 20
+
+
+def _source_text_end(data: memoryview, srctextpos: int, endian: str) -> int | None:
+    """Where the source-text section that starts at ``srctextpos`` ends: ``(int32 name length, name, int64 text
+    length, text)*`` up to an int32 0. The 8-byte trailer follows it; in every real .ji we have (1.9 - 1.12)
+    it ends the file. None when the section cannot be walked (the notes say so)."""
+    pos, end = srctextpos, len(data)
+    for _ in range(_MAX_SOURCE_FILES):
+        if pos < 0 or pos + 4 > end:
+            return None
+        n = struct.unpack_from(endian + "i", data, pos)[0]
+        pos += 4
+        if n == 0:
+            return pos
+        if n < 0 or pos + n + 8 > end:
+            return None
+        pos += n
+        length = struct.unpack_from(endian + "q", data, pos)[0]
+        pos += 8 + length
+        if length < 0:
+            return None
+    return None
+
+
 def _parse(data: memoryview, path: Path) -> JiFile:
     c = _Cursor(data, path)
     if len(data) < len(JI_MAGIC) or bytes(data[:8]) != JI_MAGIC:
@@ -323,6 +334,10 @@ def _parse(data: memoryview, path: Path) -> JiFile:
     if srctextpos and not (c.pos <= srctextpos <= c.end - 8):
         notes.append(f"srctextpos {srctextpos:#x} points outside the source-text area")
     size = len(data)
+    if srctextpos:  # before the CRC reads the whole file: a .ji padded far beyond its end is refused at once
+        text_end = _source_text_end(data, srctextpos, c.endian)
+        if text_end is not None:
+            check_tail(path, size, text_end + 8, "its source-text section and trailer end at")
     crc_so, crc_ji = struct.unpack_from(c.endian + "II", data, size - 8)
     return JiFile(path, size, fmt, "big" if c.endian == ">" else "little", ptr, os_name, arch, version, branch,
                   commit, checksum, datastart, dataend, flags, worklist, deps, requires, prefs, prefs_hash,

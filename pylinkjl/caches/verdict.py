@@ -74,11 +74,9 @@ class Session:
 
 
 def is_ji(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(8) == JI_MAGIC
-    except OSError as e:
-        raise InputError(path, f"cannot open: {e.strerror or e}") from None
+    from pylinkjl.binfmt.files import read_head
+
+    return read_head(path, 8) == JI_MAGIC
 
 
 def tables_for(version: str, arch: str) -> CpuTables | None:

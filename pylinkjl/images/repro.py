@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pylinkjl.binfmt.files import open_regular
 from pylinkjl.errors import InputError
 from pylinkjl.images.report import CheckResult
 
@@ -76,7 +77,7 @@ class ReproReport:
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, "a linked output") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -107,7 +108,7 @@ def _diff_ranges(a: Path, b: Path) -> tuple[list[tuple[int, int]], int, int]:
             close()
             cur = [start, end]
 
-    with open(a, "rb") as fa, open(b, "rb") as fb:
+    with open_regular(a, "a linked output") as fa, open_regular(b, "a linked output") as fb:
         while True:
             ca, cb = fa.read(_CHUNK), fb.read(_CHUNK)
             if not ca and not cb:

@@ -52,14 +52,15 @@ def input_functions_and_globals(obj: Path) -> tuple[set[str], set[str]]:
     for _member, syms in input_symbols(obj):
         strip = syms.format == "macho" or (syms.format == "coff" and syms.arch == "i686")
         defined.update(n[1:] if strip and n.startswith("_") else n for n in syms.defined)
-    with open(obj, "rb") as f:
-        head = f.read(8)
+    from pylinkjl.binfmt.files import read_file, read_head
+
+    head = read_head(obj, 8, "object file")
     funcs: set[str] = set()
     if is_archive(head):
         for member, data in iter_member_data(obj):
             funcs |= object_functions(data, f"{obj}({member.name})")[1]
     else:
-        funcs |= object_functions(obj.read_bytes(), str(obj))[1]
+        funcs |= object_functions(read_file(obj, "object file"), str(obj))[1]
     return funcs, defined
 
 

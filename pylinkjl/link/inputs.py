@@ -21,8 +21,8 @@ from pathlib import Path
 
 from pylinkjl.binfmt.ar import iter_member_data, parse_archive
 from pylinkjl.binfmt.armap import ArchiveSymbolTable, read_symbol_table
-from pylinkjl.binfmt.bounded import mapped_file
 from pylinkjl.binfmt.fastsyms import ObjectRefs, scan_object
+from pylinkjl.binfmt.files import mapped_file, read_file
 from pylinkjl.binfmt.sniff import sniff_bytes, sniff_file
 from pylinkjl.binfmt.symbols import read_object_symbols
 from pylinkjl.errors import InputError
@@ -103,7 +103,7 @@ def _check_format(fmt: str, arch: str | None, target: Target, where: str, path: 
 
 
 def _examine_object(path: Path, target: Target) -> _Examined:
-    syms = read_object_symbols(path.read_bytes(), str(path))
+    syms = read_object_symbols(read_file(path, "object file"), str(path))
     _check_format(syms.format, syms.arch, target, str(path), path)
     return _Examined(InputFile(path, "object", ()), syms.undefined, syms.data_hints, defined=syms.defined)
 

@@ -93,11 +93,9 @@ class JuliaTree:
 # -- version -------------------------------------------------------------------------------------------
 
 def _read_text(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read(_MAX_TEXT).decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
+    from pylinkjl.binfmt.files import read_head
+
+    return read_head(path, _MAX_TEXT).decode("utf-8", errors="replace")
 
 
 def parse_version_header(path: Path) -> str:

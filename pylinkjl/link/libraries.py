@@ -106,7 +106,7 @@ def _needs_alias(target: Target, path: Path) -> StubLibrary | None:
     would not load from the tree; link against a copy named as the tree names it instead."""
     if target.format not in ("elf", "macho") or path.suffix in (".a", ".tbd"):
         return None
-    from pylinkjl.binfmt.bounded import mapped_file
+    from pylinkjl.binfmt.files import mapped_file
     from pylinkjl.binfmt.loadname import load_name_slot
 
     with mapped_file(path, "shared library") as data:

@@ -10,6 +10,8 @@ from typing import Any
 
 from pylinkjl.binfmt import machoheaders as mh
 from pylinkjl.binfmt.bounded import BoundedBytes
+from pylinkjl.binfmt.extent import check_tail_of_image
+from pylinkjl.binfmt.files import open_regular
 from pylinkjl.binfmt.lief.base import BinaryView
 from pylinkjl.binfmt.lief.elf import ElfView
 from pylinkjl.binfmt.lief.lieflib import load_lief
@@ -19,7 +21,6 @@ from pylinkjl.binfmt.lief.records import Format
 from pylinkjl.binfmt.sniff import sniff_bytes
 from pylinkjl.errors import InputError
 
-_MAX_FILE = 1 << 34  # 16 GiB: anything bigger is not a package image
 _SNIFF_BYTES = 4096  # the headers the sniffer needs (a PE header sits behind the DOS stub)
 
 
@@ -55,24 +56,22 @@ def open_binary(path: str | Path, *, arch: str | None = None) -> BinaryView:
     """Parse the image at ``path``. Raises InputError for anything that is not a readable ELF, Mach-O
     or PE file (archives and objects are named as such, with a hint)."""
     p = Path(path)
-    try:
-        fh = open(p, "rb")  # noqa: SIM115 - closed below; the map outlives it
-    except OSError as err:
-        raise InputError(p, f"cannot open: {err.strerror or err}") from None
-    with fh:
+    with open_regular(p, "an image") as fh:  # regular files only, at most files.MAX_FILE_BYTES
         size = fh.seek(0, 2)
         if size < 64:
             raise InputError(p, f"only {size} bytes: too short to be a shared library",
                              hint="the file is truncated or not a linked image")
-        if size > _MAX_FILE:
-            raise InputError(p, f"{size} bytes is too large for a package image")
-        data: mmap.mmap | bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            data: mmap.mmap | bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as err:
+            raise InputError(p, f"cannot map the image: {err}") from None
     base = 0
     if mh.is_fat(bytes(data[:8])):
         base, slice_size = _fat_slice(p, data, arch)
         if not mh.is_thin_macho(bytes(data[base:base + 4])):
             raise InputError(p, "universal binary slice is not a Mach-O file", offset=base)
     kind = _parser_for(p, bytes(data[base:base + _SNIFF_BYTES]))
+    check_tail_of_image(p, data, {"pe": "coff"}.get(kind, kind))  # before LIEF, which reads the whole file
     lief = load_lief()
     blob = data if base == 0 else data[base:base + slice_size]
     try:

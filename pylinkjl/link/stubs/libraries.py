@@ -339,12 +339,10 @@ def _run_lld(argv: list[str], lib: StubLibrary) -> None:
 
 
 def _build_alias(lib: StubLibrary, work: Path) -> None:
+    from pylinkjl.binfmt.files import read_file
     from pylinkjl.binfmt.loadname import with_load_name
 
-    try:
-        data = Path(lib.source).read_bytes()
-    except OSError as exc:
-        raise InputError(lib.source, f"cannot read: {exc.strerror or exc}") from exc
+    data = read_file(lib.source, "a shared library")
     renamed = with_load_name(data, lib.source, lib.load_name)
     if renamed is None:
         raise InputError(lib.source, f"its load name cannot be rewritten to {lib.load_name}")
