@@ -6,6 +6,7 @@ Each class has its own exit code so that scripts can tell "fix your input" from 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,110 @@ class Interrupted(PylinkjlError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "signal": self.signum}
+
+
+class FileSystemError(PylinkjlError):
+    """The system refused to create, write or rename something pylinkjl needed (an output, its folder, the
+    staging folder, the stub cache, a resealed .ji). Subclasses name the cause, each with its own exit code;
+    this base class covers the rest (I/O errors, symbolic-link loops, ...). ``path`` is the path involved,
+    ``cause`` the system's words, ``errno`` its number."""
+
+    exit_code = 8
+    advice = ""
+
+    def __init__(self, path: str | Path | None, doing: str, cause: str, *, errno: int | None = None,
+                 hint: str | None = None, details: list[str] | None = None) -> None:
+        where = f"{path}: " if path is not None else ""
+        super().__init__(f"{where}cannot {doing}: {cause}", hint=hint or self.advice or None)
+        self.path = None if path is None else Path(path)
+        self.doing = doing
+        self.cause = cause
+        self.errno = errno
+        self.extra = details or []
+
+        self.program_output = ""  # what a program that hit the problem said (LLD's backtrace): with -v
+
+    def details(self, *, verbose: bool) -> list[str]:
+        lines = list(self.extra)
+        if verbose and self.program_output.strip():
+            lines.append("LLD output:")
+            lines += ["  " + line for line in self.program_output.rstrip().splitlines()]
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "path": None if self.path is None else str(self.path), "cause": self.cause,
+                "errno": self.errno}
+
+
+class NoSpaceError(FileSystemError):
+    """No space left on the device (ENOSPC), or the disk quota is used up (EDQUOT)."""
+
+    exit_code = 9
+    advice = "free some space there or write the output to another file system"
+
+
+class ReadOnlyError(FileSystemError):
+    """The file system is mounted read-only (EROFS)."""
+
+    exit_code = 10
+    advice = "write the output to a writable file system"
+
+
+class NotPermittedError(FileSystemError):
+    """Permission denied (EACCES) or operation not permitted (EPERM: e.g. an immutable file, chattr +i)."""
+
+    exit_code = 11
+    advice = "check the permissions and attributes (lsattr) of the file and its folder"
+
+
+class BusyError(FileSystemError):
+    """The path is in use and cannot be replaced (EBUSY: e.g. a mount point; ETXTBSY)."""
+
+    exit_code = 12
+    advice = "the output is in use (a mount point or a running program): choose another output path"
+
+
+class NameTooLongError(FileSystemError):
+    """A file name or the whole path is longer than the file system allows (ENAMETOOLONG)."""
+
+    exit_code = 13
+    advice = "use a shorter name or a shorter folder"
+
+
+class NotAFolderError(FileSystemError):
+    """A path that must be a folder is a file (ENOTDIR, or EEXIST when a folder is to be made there)."""
+
+    exit_code = 14
+    advice = "a component of the path is a file, not a folder"
+
+
+_ERRNO_CLASSES: dict[str, type[FileSystemError]] = {
+    "ENOSPC": NoSpaceError, "EDQUOT": NoSpaceError, "EROFS": ReadOnlyError, "EACCES": NotPermittedError,
+    "EPERM": NotPermittedError, "EBUSY": BusyError, "ETXTBSY": BusyError, "ENAMETOOLONG": NameTooLongError,
+    "ENOTDIR": NotAFolderError, "EEXIST": NotAFolderError,
+}
+
+
+def filesystem_error(err: OSError, doing: str, path: str | os.PathLike[str] | None = None, *,
+                     hint: str | None = None) -> FileSystemError:
+    """The named error for an OSError raised while pylinkjl wrote ``path`` (default: the error's own file
+    name). ENOSPC also names the file system and its free space."""
+    import errno as errnos
+
+    code = err.errno
+    name = errnos.errorcode.get(code, "") if code is not None else ""
+    cls = _ERRNO_CLASSES.get(name, FileSystemError)
+    where = path if path is not None else err.filename
+    cause = err.strerror or str(err)
+    if cls is NoSpaceError and where is not None:
+        return no_space(Path(where), doing, cause=cause, errno=code)
+    return cls(None if where is None else Path(os.fsdecode(where)), doing, cause, errno=code, hint=hint)
+
+
+def no_space(path: Path, doing: str, *, cause: str = "No space left on device", errno: int | None = 28,
+             details: list[str] | None = None) -> NoSpaceError:
+    """A NoSpaceError naming the device: "no space left on <mount point> (<device>, N bytes free of M)"."""
+    from pylinkjl.filesystem import describe_free_space
+
+    return NoSpaceError(path, doing, f"no space left on {describe_free_space(path)}", errno=errno,
+                        details=[f"system error: {cause}", *(details or [])])

@@ -24,7 +24,7 @@ import crc32c
 
 from pylinkjl.binfmt.extent import image_problem
 from pylinkjl.caches.ji import JiFile, crc32c_file, mapped, read_ji
-from pylinkjl.errors import InputError
+from pylinkjl.errors import InputError, filesystem_error
 
 log = logging.getLogger("pylinkjl.caches.reseal")
 
@@ -121,6 +121,9 @@ def commit_reseal(plan: ResealPlan, staged: Path | None) -> ResealResult:
     if staged is not None:
         try:
             os.replace(staged, plan.ji.path)
+        except OSError as err:  # an immutable or busy .ji, ...
+            staged.unlink(missing_ok=True)
+            raise filesystem_error(err, "replace the .ji with the resealed one", plan.ji.path) from None
         except BaseException:
             staged.unlink(missing_ok=True)
             raise
@@ -160,7 +163,10 @@ def _write_resealed(ji: JiFile, trailer: bytes) -> Path:
     """Copy the ``.ji`` without its 8-byte trailer plus the new trailer to a temporary file beside
     it, fsync, and keep the mode."""
     target = ji.path
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".reseal", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".reseal", dir=target.parent)
+    except OSError as err:
+        raise filesystem_error(err, "write the resealed .ji beside it", target) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, open(target, "rb") as src:
@@ -175,6 +181,9 @@ def _write_resealed(ji: JiFile, trailer: bytes) -> Path:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, target.stat().st_mode & 0o7777)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise filesystem_error(err, "write the resealed .ji", target) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
-from pylinkjl.errors import Interrupted, PylinkjlError
+from pylinkjl.errors import Interrupted, PylinkjlError, filesystem_error
 from pylinkjl.process import signal_number
 
 
@@ -54,7 +54,11 @@ def reporting(verbosity: int = 0, as_json: bool = False) -> Iterator[None]:
         fail(Interrupted("interrupted", signum=signal_number(err)), verbosity=verbosity, as_json=as_json)
     except PylinkjlError as err:
         fail(err, verbosity=verbosity, as_json=as_json)
-    except (OSError, ValueError, RuntimeError) as err:  # a bug or an environment problem we did not foresee
+    except OSError as err:  # the system refused something no reader or writer above named: still named here
+        if verbosity >= 2:
+            raise
+        fail(filesystem_error(err, "access it"), verbosity=verbosity, as_json=as_json)
+    except (ValueError, RuntimeError) as err:  # a bug we did not foresee
         if verbosity >= 2:
             raise
         fail(PylinkjlError(f"internal error: {type(err).__name__}: {err}",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pylinkjl.errors import InputError, PylinkjlError, TargetError
+from pylinkjl.errors import InputError, PylinkjlError, TargetError, filesystem_error
 from pylinkjl.link.deviations import Draft, Stage, apply_deviations
 from pylinkjl.link.host import HostFacts, gather_host_facts
 from pylinkjl.link.inputs import InputSummary, examine_inputs
@@ -87,8 +87,8 @@ def check_output(output: Path, inputs: Sequence[Path]) -> Path:
         st = os.stat(output)
     except FileNotFoundError:
         return output
-    except OSError as err:
-        raise InputError(output, f"cannot be examined as the output: {err.strerror}") from None
+    except OSError as err:  # a name too long, a file where a folder should be, a symbolic-link loop, ...
+        raise filesystem_error(err, "use it as the output", output) from None
     kind = _SPECIAL.get(stat.S_IFMT(st.st_mode))
     if kind is not None:
         raise InputError(output, f"is {kind}; the output must be a regular file or a new name "

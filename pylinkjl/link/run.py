@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import sys
 import threading
 import time
@@ -27,7 +28,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pylinkjl.commandline import quote_command
-from pylinkjl.errors import Interrupted, LinkError, LinkOutputError, VerificationError
+from pylinkjl.errors import (
+    Interrupted,
+    LinkError,
+    LinkOutputError,
+    VerificationError,
+    filesystem_error,
+    no_space,
+)
+from pylinkjl.filesystem import folders_for, free_bytes
 from pylinkjl.link.plan import LinkPlan
 from pylinkjl.link.stubs.libraries import ensure_stub_set
 from pylinkjl.process import run_process, signal_number
@@ -113,7 +122,10 @@ def _run_lld(plan: LinkPlan, force_response_file: bool) -> tuple[str, bool, floa
     argv = list(plan.argv)
     use_rsp = force_response_file or sum(len(a) + 1 for a in argv) > RSP_THRESHOLD
     if use_rsp:
-        argv = response_file_argv(plan, plan.staging_dir / "link.rsp")
+        try:
+            argv = response_file_argv(plan, plan.staging_dir / "link.rsp")
+        except OSError as err:
+            raise filesystem_error(err, "write the response file", plan.staging_dir / "link.rsp") from None
         log.info("command line goes through a response file: %s", argv[-1][1:])
     log.info("running: %s", quote_command(argv))
     if plan.env:
@@ -129,6 +141,7 @@ def _run_lld(plan: LinkPlan, force_response_file: bool) -> tuple[str, bool, floa
         raise LinkError(f"LLD did not finish within {plan.timeout:g} s and was stopped; no output was written",
                         argv=list(plan.argv), output=done.output, returncode=None)
     if done.returncode != 0:
+        _check_disk_full(plan, done.returncode, done.output)
         from pylinkjl.link.advice import advise  # only failures need the advice table
 
         raise LinkError(f"LLD failed with exit code {done.returncode} linking {plan.output.name}",
@@ -163,6 +176,24 @@ def check_staged_output(plan: LinkPlan, lld_output: str) -> int:
 _VERIFY_LOCK = threading.Lock()  # LIEF's thread safety is not documented: one verification at a time
 
 
+def _check_disk_full(plan: LinkPlan, returncode: int, output: str) -> None:
+    """Raise NoSpaceError when LLD failed for want of disk space: it says ENOSPC ("No space left on device",
+    e.g. when it reserves the file), or it died of SIGBUS writing its memory-mapped output (what a full
+    tmpfs gives) while the output's file system has less room left than the inputs take."""
+    says = "no space left on device" in output.lower() or "disk quota exceeded" in output.lower()
+    bus = returncode == -getattr(signal, "SIGBUS", 7)
+    if not says and bus:
+        free = free_bytes(plan.staging_dir)
+        inputs = sum(f.path.stat().st_size for f in plan.inputs.files if f.path.is_file())
+        says = free is not None and free < max(inputs, 1 << 20)
+    if says:
+        how = "LLD said so" if not bus else "LLD was killed by SIGBUS writing its memory-mapped output"
+        err = no_space(plan.output, f"write {plan.output.name}", details=[
+            f"{how} (exit code {returncode}); nothing was written and an existing output is untouched"])
+        err.program_output = output
+        raise err
+
+
 def _verify_staged(plan: LinkPlan) -> Report:
     """Verify the staged image; the report names the output it will become."""
     from pylinkjl.images.verify import verify_image
@@ -183,7 +214,12 @@ def _replace(staged: Path, output: Path) -> None:
         old = os.open(output, os.O_RDONLY)
     except OSError:
         old = None
-    os.replace(staged, output)
+    try:
+        os.replace(staged, output)
+    except OSError as err:  # an immutable or busy (mounted-over) output, a read-only file system, ...
+        if old is not None:
+            os.close(old)
+        raise filesystem_error(err, "replace the output with the new image", output) from None
     if old is not None:
         threading.Thread(target=os.close, args=(old,), daemon=True).start()
 
@@ -252,8 +288,16 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool =
         ensure_stub_set(plan.stubs, str(plan.lld.candidate.path))
         log.info("stub libraries ready in %s (%.0f ms): %s", plan.stub_dir, (time.perf_counter() - started) * 1e3,
                  ", ".join(lib.file_name for lib in plan.stub_libraries))
-    plan.output.parent.mkdir(parents=True, exist_ok=True)
-    plan.staging_dir.mkdir(exist_ok=False)
+    with folders_for(plan.output):  # folders made for the output are removed again if the command fails
+        return _execute_staged(plan, force_response_file, verify, ji)
+
+
+def _execute_staged(plan: LinkPlan, force_response_file: bool, verify: bool,
+                    ji: str | os.PathLike[str] | None) -> LinkResult:
+    try:
+        plan.staging_dir.mkdir(exist_ok=False)
+    except OSError as err:
+        raise filesystem_error(err, "create the staging folder beside the output", plan.staging_dir) from None
     staged_ji: Path | None = None
     try:
         lld_output, use_rsp, seconds = _run_lld(plan, force_response_file)

@@ -420,8 +420,14 @@ def ensure_stub_set(stubs: StubSet, lld_path: str) -> Path:
         log.debug("stub cache hit: %s", dest)
         return dest
     log.debug("stub cache miss: %s", dest)
-    build_stub_libraries(stubs.libraries, stubs.target, lld_path, dest, manifest=stubs.manifest(),
-                         rendered=stubs.rendered)
+    try:
+        build_stub_libraries(stubs.libraries, stubs.target, lld_path, dest, manifest=stubs.manifest(),
+                             rendered=stubs.rendered)
+    except OSError as err:
+        from pylinkjl.errors import filesystem_error
+
+        raise filesystem_error(err, "write the stub-library cache (PYLINKJL_CACHE_DIR, else ~/.cache/pylinkjl)",
+                               hint="point PYLINKJL_CACHE_DIR at a writable folder") from None
     return dest
 
 
