@@ -187,7 +187,7 @@ def test_empty_and_malformed_archives(archives: dict[str, Path], tmp_path: Path)
         parse_archive(bytes(broken), "broken.a")
     with pytest.raises(InputError, match="not an ar archive"):
         parse_archive(b"!<arch>", "short.a")
-    with pytest.raises(InputError, match="cannot read archive"):
+    with pytest.raises(InputError, match="cannot open archive"):
         read_members(tmp_path / "missing.a")
 
 
@@ -282,7 +282,7 @@ def test_sniff_odd_inputs(objects: dict[str, Path], tmp_path: Path) -> None:
     bitcode = tmp_path / "x.bc"
     run_tool([CLANG, "--target=x86_64-linux-gnu", "-c", "-emit-llvm", str(DATA / "meta.c"), "-o", str(bitcode)])
     assert sniff_file(bitcode).description == "LLVM bitcode"
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot open"):
         sniff_file(tmp_path / "missing.o")
 
 

@@ -47,7 +47,10 @@ DEFAULT = CacheFlags()  # a plain `julia` session: 0xa3
 def parse_session_flags(text: str | list[str]) -> tuple[CacheFlags, bool]:
     """Parse the Julia command-line flags of a session (``"-O3 --check-bounds=yes"``).
     Returns the flags and whether ``--pkgimages=existing`` was given. Raises TargetError."""
-    args = shlex.split(text) if isinstance(text, str) else list(text)
+    try:
+        args = shlex.split(text) if isinstance(text, str) else list(text)
+    except ValueError as err:  # an unterminated quote
+        raise TargetError(f"--julia-flags {text!r} cannot be split into arguments: {err}") from None
     f = {"use_pkgimages": 1, "debug_level": 1, "check_bounds": 0, "inline": 1, "opt_level": 2}
     existing = False
     i = 0

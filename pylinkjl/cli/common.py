@@ -32,8 +32,26 @@ def setup_logging(verbosity: int) -> None:
     logger.setLevel(logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG)
 
 
+def json_text(value: Any) -> Any:
+    """``value`` with every string made valid Unicode. File names are bytes on POSIX and Python decodes
+    undecodable bytes to lone surrogates (U+DC80 - U+DCFF), which are not valid in JSON's UTF-8: each such byte becomes
+    U+FFFD (REPLACEMENT CHARACTER), as os.fsdecode + 'replace' gives. Documented in the README (--json)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return value
+    if isinstance(value, dict):
+        return {json_text(k): json_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_text(v) for v in value]
+    return value
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False))
+    """Every command's JSON: ASCII with \\u escapes, never a lone surrogate (see json_text)."""
+    click.echo(json.dumps(json_text(data), indent=2, sort_keys=False))
 
 
 def fail(err: PylinkjlError, *, verbosity: int = 0, as_json: bool = False) -> NoReturn:

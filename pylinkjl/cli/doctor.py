@@ -25,7 +25,7 @@ def doctor(ctx: click.Context, target_text: str | None, lld: str | None, julia_h
            as_json: bool) -> None:
     """Show the LLD candidates and Julia installs pylinkjl finds, and what a target still needs."""
     try:
-        target = parse_target(target_text) if target_text else None
+        target = parse_target(target_text) if target_text is not None else None  # '' is an error
         report = doctor_report(target=target, lld=lld, julia_home=None if julia_home is None else str(julia_home))
     except PylinkjlError as err:
         click.echo(f"error: {err}", err=True)

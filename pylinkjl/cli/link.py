@@ -59,7 +59,8 @@ def _shell(value: str) -> str:
 
 @click.command("link")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="The package image to write.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=str),  # as spelled: 'out/' is refused
+              help="The package image to write.")
 @click.option("--target", "target_name", metavar="TARGET", help="GNU triple or short form; default: this host.")
 @click.option("--julia-version", metavar="VERSION", help="Julia version or line (1.9.0 … 1.12, 1.13.0-rc1, "
               "release-1.13, master); default: from --julia-home, else 1.12.")
@@ -85,7 +86,7 @@ def _shell(value: str) -> str:
 @click.option("--dry-run", is_flag=True, help="Print the plan (argv, environment) and run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable plan or result.")
 @click.option("-v", "--verbose", count=True, help="-v: log what was found, decided and run; -vv: also LLD --verbose.")
-def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None, julia_version: str | None,
+def link_command(inputs: tuple[Path, ...], output: str, target_name: str | None, julia_version: str | None,
                  julia_home: Path | None, debug: bool, lld: Path | None, macos_version: str | None,
                  macos_sdk: str | None, kind: str, library_version: str | None, stub_missing: bool, julia_exact: bool, timeout: float | None,
                  response_file: bool, verify_after: bool, ji_file: Path | None, dry_run: bool, as_json: bool,
@@ -101,7 +102,7 @@ def link_command(inputs: tuple[Path, ...], output: Path, target_name: str | None
         from pylinkjl.target import parse_target
 
         request = link_request(
-            list(inputs), output, target=parse_target(target_name) if target_name else None,
+            list(inputs), output, target=parse_target(target_name) if target_name is not None else None,
             verbose=verbose >= 2, julia_version=julia_version, julia_home=julia_home, debug=debug, lld=lld,
             macos_version=macos_version, macos_sdk=macos_sdk, stub_missing=stub_missing, julia_exact=julia_exact,
             timeout=timeout, kind=kind, library_version=library_version,

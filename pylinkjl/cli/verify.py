@@ -47,7 +47,7 @@ def verify_command(image: Path, obj: Path | None, target_name: str | None, julia
             raise TargetError("--reproducible needs --object (the input to link twice)")
         if (sysimage is not None or cpu_target is not None) and runtime is None:
             raise TargetError("--sysimage and -C/--cpu-target need --runtime TREE")
-        target = parse_target(target_name) if target_name else None
+        target = parse_target(target_name) if target_name is not None else None  # '' is an error
         report = verify_image(image, object=obj, target=target, julia_version=julia_version, kind=kind)
         if load:
             from pylinkjl.images.load import check_load

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pylinkjl.link.plan import LinkRequest, julia_verbose_linking, plan_link
+from pylinkjl.link.plan import LinkRequest, check_output_spelling, julia_verbose_linking, plan_link
 from pylinkjl.link.run import LinkResult, execute
 from pylinkjl.target import Target, parse_target
 
@@ -59,6 +59,7 @@ def link_request(path: PathLike | Sequence[PathLike], out: PathLike, *, target: 
     ``allow_missing`` plans even when the Julia tree lacks libraries (what ``--dry-run`` does: the plan lists
     them in ``missing`` and cannot be executed). The rest are the options of ``pylinkjl link``."""
     inputs = (path,) if isinstance(path, (str, os.PathLike)) else tuple(path)
+    check_output_spelling(out)
     return LinkRequest(
         inputs=tuple(Path(p) for p in inputs), output=Path(out),
         target=parse_target(target) if isinstance(target, str) else target,

@@ -76,6 +76,17 @@ def check_timeout(seconds: float | None) -> None:
         raise TargetError(f"--timeout must be a finite number of seconds above 0, not {seconds!r}")
 
 
+def check_output_spelling(output: str | os.PathLike[str]) -> None:
+    """The output as the user spelled it must name a file: not empty, and not ending in a path separator
+    (``out/`` means a folder; ``Path`` would silently drop the slash and write a file called ``out``)."""
+    text = os.fspath(output)
+    if text == "":
+        raise TargetError("the output path is empty: give the file name of the image (-o NAME.so)")
+    if text.endswith(("/", os.sep)) or (os.altsep is not None and text.endswith(os.altsep)):
+        raise TargetError(f"the output {text!r} ends with a path separator, so it names a folder: give the file "
+                          f"name of the image (e.g. {text}Name.so)")
+
+
 _SPECIAL = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
             stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
 

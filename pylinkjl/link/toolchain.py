@@ -107,6 +107,12 @@ def resolve_line(version: str | None) -> str:
     if not v.patch_given:
         v = JuliaVersion(v.major, v.minor, 10**6)
     chosen = None
+    newest = lines()[-1].first
+    if (v.major, v.minor) > (newest.major, newest.minor):
+        raise TargetError(f"Julia {version} is newer than any line pylinkjl knows: the newest is "
+                          f"{lines()[-1].name} ({newest.major}.{newest.minor}-DEV); known lines: "
+                          f"{', '.join(line_names())}",
+                          hint="pass a known version or line name; a newer Julia's link command is not known yet")
     for line in lines():
         if line.first <= v:
             chosen = line.name
