@@ -200,7 +200,7 @@ def check_tail_of_image(path: str | os.PathLike[str], data: Buffer, fmt: str) ->
     """:func:`check_tail` for an ``fmt`` image; headers too malformed to read are left to the full parser."""
     try:
         extent = claimed_size(data, str(path), fmt)
-    except InputError:
+    except (InputError, struct.error, OverflowError, ValueError):
         return
     check_tail(path, len(data), extent.needed)
 
