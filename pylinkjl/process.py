@@ -77,7 +77,13 @@ def signals_as_interrupt() -> Iterator[None]:
             previous[sig] = signal.signal(sig, handler)
         except (OSError, ValueError):  # pragma: no cover - a platform without it
             continue
+    # A signal recorded while the program was still starting up (pylinkjl/__main__.py defers them) counts
+    # as arriving now.
+    early = next((p for old in previous.values() for p in getattr(old, "pending", ())), None)
     try:
+        if early is not None:
+            fired = True
+            raise Signalled(early)
         yield
     finally:
         for sig, old in previous.items():

@@ -151,3 +151,12 @@ def test_real_files_pass_the_extent_checks() -> None:
             assert described == len(data), (image, described, len(data))
     for ji in REAL.rglob("*.ji"):
         read_ji(ji)
+
+
+def test_symlink_loop_input_names_the_loop(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for args in (["link", tmp_path / "a", "-o", tmp_path / "x.so", "--target", "linux-x86_64"],
+                 ["inspect", tmp_path / "a"]):
+        done = cli(*args)
+        assert done.returncode == 3 and "Too many levels of symbolic links" in done.stderr, done.stderr

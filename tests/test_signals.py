@@ -114,3 +114,27 @@ def test_signal_during_start_up_is_an_interrupt_not_aborted(sig: int) -> None:
     assert done.returncode == 128 + sig, done.stderr
     assert "Aborted" not in done.stderr and "Traceback" not in done.stderr
     assert "interrupted" in done.stderr
+
+
+# A signal while Python is still importing click (the console script's first tens of milliseconds): the
+# entry point (pylinkjl/__main__.py) records it and the command replays it as soon as its handling exists.
+_DURING_IMPORTS = """
+import os, signal, sys
+class Hook:
+    def find_spec(self, name, path, target=None):
+        if name == "click":
+            os.kill(os.getpid(), {sig})
+        return None
+sys.meta_path.insert(0, Hook())
+sys.argv = ["pylinkjl", "cpu-target", "generic"]
+from pylinkjl.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: signal.Signals(s).name)
+def test_signal_while_importing_click_is_an_interrupt(sig: int) -> None:
+    done = subprocess.run([sys.executable, "-c", _DURING_IMPORTS.format(sig=int(sig))], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 128 + sig, done.stderr
+    assert done.stderr.strip() == "error: interrupted"

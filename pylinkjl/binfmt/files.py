@@ -57,6 +57,17 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+def require_exists(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`InputError` unless ``path`` can be looked at: "no such file", or the system's reason (a
+    symbolic-link loop, a name too long, a folder on the way that may not be searched)."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise InputError(Path(path), "no such file") from None
+    except OSError as err:
+        raise InputError(Path(path), f"cannot be opened: {_problem(err)}") from None
+
+
 def open_regular(path: str | os.PathLike[str], what: str = "file", *, limit: int = MAX_FILE_BYTES) -> BinaryIO:
     """``path`` opened for reading in binary mode, if it is a regular file of at most ``limit`` bytes.
     Raises :class:`InputError` (missing, unreadable, not a regular file, too large)."""

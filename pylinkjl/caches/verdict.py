@@ -23,7 +23,7 @@ from pylinkjl.cpu.host import HostCpu, WrongArchitecture, detect_host, named_cpu
 from pylinkjl.cpu.match import JitTarget, jit_target, match_sysimage, match_targets
 from pylinkjl.cpu.sysimage import SystemImage
 from pylinkjl.cpu.tables import CpuTables, load, parse_version
-from pylinkjl.errors import InputError, PylinkjlError, TargetError
+from pylinkjl.errors import PylinkjlError, TargetError
 from pylinkjl.target import host_os, julia_kernel
 
 log = logging.getLogger("pylinkjl.caches.verdict")
@@ -468,6 +468,7 @@ def layout_version(line: str, targets: list[TargetRecord]) -> str:
 def inspect_path(path: str | Path, session: Session | None = None, *,
                  fleet: list[Session] | None = None) -> dict[str, Any]:
     p = Path(path)
-    if not p.exists():
-        raise InputError(p, "no such file")
+    from pylinkjl.binfmt.files import require_exists
+
+    require_exists(p)
     return inspect_ji(p, session, fleet=fleet) if is_ji(p) else inspect_image(p, session, fleet=fleet)

@@ -41,8 +41,11 @@ class LazyGroup(click.Group):
         """Every command runs with SIGTERM, SIGHUP and SIGQUIT handled like Ctrl-C (process.py)."""
         from pylinkjl.process import signals_as_interrupt
 
-        with signals_as_interrupt():
-            return super().main(*args, **kwargs)
+        try:
+            with signals_as_interrupt():
+                return super().main(*args, **kwargs)
+        except KeyboardInterrupt as err:  # one recorded during start-up (pylinkjl/__main__.py), replayed here
+            sys.exit(_interrupted(err).exit_code)
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:

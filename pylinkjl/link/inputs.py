@@ -22,7 +22,7 @@ from pathlib import Path
 from pylinkjl.binfmt.ar import iter_member_data, parse_archive
 from pylinkjl.binfmt.armap import ArchiveSymbolTable, read_symbol_table
 from pylinkjl.binfmt.fastsyms import ObjectRefs, scan_object
-from pylinkjl.binfmt.files import mapped_file, read_file
+from pylinkjl.binfmt.files import mapped_file, read_file, require_exists
 from pylinkjl.binfmt.sniff import sniff_bytes, sniff_file
 from pylinkjl.binfmt.symbols import read_object_symbols
 from pylinkjl.errors import InputError
@@ -150,8 +150,7 @@ def _read_archive(file: InputFile) -> _Examined:
 
 
 def _examine(path: Path, target: Target) -> _Examined:
-    if not path.exists():
-        raise InputError(path, "no such file")
+    require_exists(path)
     if path.is_dir():
         raise InputError(path, "is a directory, not an object file or archive")
     if not os.access(path, os.R_OK):
