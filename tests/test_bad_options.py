@@ -79,3 +79,12 @@ def test_json_with_a_non_utf8_path_is_valid_unicode(tmp_path: Path) -> None:
         path = data["path"] if rc == 0 else data["error"]["path"]
         assert path.endswith("/bad\ufffd.ji" + ("" if rc == 0 else ".missing"))
         assert not any(0xD800 <= ord(c) <= 0xDFFF for c in text + json.dumps(data, ensure_ascii=False))
+
+
+def test_closed_stdout_is_quiet() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "pylinkjl", "cpu-target", "--recommend", "x86_64"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 1) and err == b"", err  # click's own EPIPE handling, not a named error

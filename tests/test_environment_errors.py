@@ -148,3 +148,29 @@ def test_library_error_carries_path_cause_and_errno(tmp_path: Path) -> None:
         link_image(ARCHIVE, tmp_path / ("n" * 300 + ".so"), target=LINUX)
     data = err.value.to_dict()
     assert data["errno"] == 36 and data["cause"] == "File name too long" and data["exit_code"] == 13
+
+
+def test_permission_denied_as_an_unprivileged_user(tmp_path: Path) -> None:
+    """As nobody: an output folder without write permission is rc 11, an unreadable input rc 3."""
+    tmp_path.chmod(0o755)
+    for parent in tmp_path.parents:  # pytest's tmp folders are private to root: let nobody through
+        if parent.name.startswith("pytest-"):
+            parent.chmod(0o755)
+    locked, home = tmp_path / "locked", tmp_path / "home"
+    locked.mkdir(mode=0o555)
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    archive = tmp_path / "pkg.a"
+    archive.write_bytes(ARCHIVE.read_bytes())
+    env = {**os.environ, "HOME": str(home), "PYLINKJL_CACHE_DIR": str(home / "cache")}
+
+    def as_nobody(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                               "pylinkjl", *map(str, args)], capture_output=True, text=True, env=env, timeout=120,
+                              check=False)
+
+    done = as_nobody("link", archive, "-o", locked / "x.so", "--target", "linux-x86_64")
+    assert done.returncode == 11 and "Permission denied" in done.stderr, done.stderr
+    archive.chmod(0)
+    done = as_nobody("link", archive, "-o", home / "x.so", "--target", "linux-x86_64")
+    assert done.returncode == 3 and f"{archive}: is not readable" in done.stderr, done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -73,7 +74,7 @@ def reporting(verbosity: int = 0, as_json: bool = False) -> Iterator[None]:
     except PylinkjlError as err:
         fail(err, verbosity=verbosity, as_json=as_json)
     except OSError as err:  # the system refused something no reader or writer above named: still named here
-        if verbosity >= 2:
+        if verbosity >= 2 or err.errno == errno.EPIPE:  # a closed stdout: click ends quietly, as `head` expects
             raise
         fail(filesystem_error(err, "access it"), verbosity=verbosity, as_json=as_json)
     except (ValueError, RuntimeError) as err:  # a bug we did not foresee

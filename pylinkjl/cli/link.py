@@ -58,7 +58,7 @@ def _shell(value: str) -> str:
 
 
 @click.command("link")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))  # ours: rc 3
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str),  # as spelled: 'out/' is refused
               help="The package image to write.")
 @click.option("--target", "target_name", metavar="TARGET", help="GNU triple or short form; default: this host.")
