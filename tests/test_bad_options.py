@@ -88,3 +88,17 @@ def test_closed_stdout_is_quiet() -> None:
     proc.stdout.close()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (0, 1) and err == b"", err  # click's own EPIPE handling, not a named error
+
+
+@pytest.mark.parametrize("kind", ["json", "tsv"])
+def test_manifest_output_spelled_as_a_folder(kind: str, tmp_path: Path) -> None:
+    from pylinkjl.batch.manifest import read_manifest
+    from pylinkjl.errors import InputError
+
+    manifest = tmp_path / f"jobs.{kind}"
+    manifest.write_text(json.dumps([{"input": str(ARCHIVE), "output": "out/"}]) if kind == "json"
+                        else f"{ARCHIVE}\tout/\n")
+    with pytest.raises(InputError, match="ends with a path separator"):
+        read_manifest(manifest)
+    done = cli("relink", "--manifest", manifest, "--target", "linux-x86_64")
+    assert done.returncode == 3 and list(tmp_path.iterdir()) == [manifest], done.stderr

@@ -43,6 +43,19 @@ def _byte_offset(text: str, char_index: int) -> int:
     return len(text[:char_index].encode("utf-8"))
 
 
+def _names_a_folder(output: str) -> bool:
+    """An output spelled ``out/``: Path would drop the slash and link a file called ``out`` (see
+    link.plan.check_output_spelling, the same rule for -o)."""
+    from pylinkjl.errors import TargetError
+    from pylinkjl.link.plan import check_output_spelling
+
+    try:
+        check_output_spelling(output)
+    except TargetError:
+        return True
+    return False
+
+
 def _manifest_path(value: str, base: Path) -> Path:
     p = Path(value)
     return p if p.is_absolute() else base / p
@@ -88,6 +101,8 @@ def _json_item(entry: object, base: Path) -> BatchItem:
     if any("\0" in x for x in [*raw_inputs, entry.get("output") or "", entry.get("ji") or ""]):
         raise _BadEntry("NUL character in a path")
     output, ji = entry.get("output"), entry.get("ji")
+    if output and _names_a_folder(output):
+        raise _BadEntry(f'"output" {output!r} ends with a path separator: give the file name of the image')
     return BatchItem(inputs=tuple(_manifest_path(x, base) for x in raw_inputs),
                      output=_manifest_path(output, base) if output else None,
                      target=entry.get("target"), julia_version=entry.get("julia_version"),
@@ -129,6 +144,9 @@ def _parse_tsv_manifest(text: str, path: Path, base: Path) -> list[BatchItem]:
             raise InputError(path, f"line {number}: no input path", offset=start)
         if "\0" in line:
             raise InputError(path, f"line {number}: NUL character in a path", offset=start)
+        if output and _names_a_folder(output):
+            raise InputError(path, f"line {number}: the output {output!r} ends with a path separator: give the "
+                             "file name of the image", offset=start)
         items.append(BatchItem(inputs=(_manifest_path(raw_input, base),),
                                output=_manifest_path(output, base) if output else None,
                                target=target or None, julia_version=version or None,
