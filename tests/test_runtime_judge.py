@@ -322,3 +322,17 @@ def test_any_child_output_gives_a_result(lines: list[str], returncode: int, time
     assert [s.name for s in result.stages] == ["boot", "dlopen", "rtld", "unpack", "cpu-target", "shards", "heap"]
     assert result.outcome
     json.dumps(result.to_dict())
+
+
+def test_a_runtime_that_cannot_judge_the_image_says_why_before_asking_for_a_system_image(build: Build) -> None:
+    """A tree of another platform than the image (an x86_64 image, an aarch64 runtime) is not applicable, with the
+    reason (the runtime would only say its dlopen failed, and its CPU check would read an x86_64 target list as
+    aarch64 features); a macOS tree on Linux is not applicable even when it has no system image."""
+    image = build("linux-x86_64", X86_LISTS[0])
+    home, sysimage = tree("linux-aarch64")
+    result = judge_with_runtime(image, home, sysimage=sysimage)
+    assert not result.applicable and result.outcome == "not-applicable"
+    assert "linux-x86_64" in result.reason and "linux-aarch64" in result.reason
+    mac, _ = tree("macos-aarch64")
+    result = judge_with_runtime(image, mac)  # the wheel's tree has no lib/julia/sys.*
+    assert not result.applicable and "cannot run on a Linux host" in result.reason

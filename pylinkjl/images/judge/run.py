@@ -116,6 +116,22 @@ def _image_facts(image: Path) -> tuple[list[str], bytes, str]:
     return needed, targets, version
 
 
+def _platform_mismatch(image: Path, runtime_platform: str) -> str:
+    """Why a runtime of ``runtime_platform`` cannot judge ``image`` (an image of another OS or architecture),
+    or "" (also when the image cannot be read: the runtime will say what is wrong with it)."""
+    try:
+        from pylinkjl.images.decode import read_image
+
+        info = read_image(image)
+    except (PylinkjlError, ImportError):
+        return ""
+    image_os = {"elf": "linux", "macho": "macos", "pe": "windows"}.get(info.format)
+    image_platform = f"{image_os}-{info.arch}"
+    if image_os is None or image_platform == runtime_platform:
+        return ""
+    return f"the image is for {image_platform}, the runtime tree is {runtime_platform}: choose a runtime of the image's platform"
+
+
 def _shim_names(version: str | None) -> set[str]:
     """The names a stock tree of this version gives libjulia and libjulia-internal: no version, the major
     version, major.minor and the full version (``libjulia.so.1.13.1`` down to ``libjulia.so``)."""
@@ -160,6 +176,14 @@ def judge_with_runtime(image: str | os.PathLike[str], runtime: str | os.PathLike
         raise InputError(path, "no such file")
     tree = open_runtime_tree(runtime)
     sys_path = Path(os.path.abspath(sysimage)) if sysimage is not None else tree.sysimage
+    host = host_target().name
+    runner = plan_runner(tree.platform, host, env_in)
+    why_not = runner.reason or _platform_mismatch(path, tree.platform)
+    if why_not:  # decided before the system image is asked for: a runtime that cannot judge needs none
+        result = JudgeResult(image=str(path), runtime=tree.to_dict(), sysimage=None if sys_path is None else
+                             str(sys_path), platform=tree.platform, runner="none", cpu_target=cpu_target)
+        result.applicable, result.reason, result.outcome = False, why_not, "not-applicable"
+        return result
     if sys_path is None:
         raise InputError(tree.home, "the runtime tree has no system image (lib/julia/sys.*)",
                          hint="pass --sysimage IMAGE (a juliac library of the same runtime works)")
@@ -167,13 +191,8 @@ def judge_with_runtime(image: str | os.PathLike[str], runtime: str | os.PathLike
         raise InputError(sys_path, "system image not found")
     if timeout is None or not timeout > 0 or timeout == float("inf"):
         raise TargetError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    host = host_target().name
-    runner = plan_runner(tree.platform, host, env_in)
     result = JudgeResult(image=str(path), runtime=tree.to_dict(), sysimage=str(sys_path), platform=tree.platform,
                          runner=runner.name, cpu_target=cpu_target)
-    if not runner.applicable:
-        result.applicable, result.reason, result.outcome = False, runner.reason, "not-applicable"
-        return result
     assert runner.loader_platform is not None
     loader = build_loader(runner.loader_platform)
     result.loader = str(loader.path)
