@@ -6,6 +6,7 @@ where ``inspect`` says the image does not start on this machine, the runtime ref
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,20 @@ def test_runtime_agrees_with_inspect(target: str, name: str, cpu_targets: tuple[
     else:
         for line in ours["message"].splitlines():
             assert line in said, (line, said)
+
+
+def test_inspect_shows_the_runtimes_verdict_beside_ours(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pylinkjl.cli.inspect import inspect_command
+
+    image = _sysimage(tmp_path, "linux-x86_64", "avx512", ("skylake-avx512",), False)
+    home, _ = tree("linux-x86_64")
+    res = CliRunner().invoke(inspect_command, [str(image), "--runtime", str(home), "--json"])
+    report = json.loads(res.output)
+    judged = report["runtime"]
+    assert judged["stopped_at"] == "boot" and judged["outcome"] == "boot-failed", judged
+    assert (report["starts"]["ok"] is False) == ("Unable to find compatible target" in (judged["message"] or ""))
+    text = CliRunner().invoke(inspect_command, [str(image), "--runtime", str(home)]).output
+    assert "start      DOES NOT START" in text or "start      STARTS" in text
+    assert "runtime judge: Julia 1.13.1 (linux-x86_64, native)" in text

@@ -197,10 +197,12 @@ def render_image(r: dict[str, Any], verbose: int) -> None:
 @session_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--check", is_flag=True, help="Exit with status 1 if a cache would be rejected.")
+@click.option("--runtime", "runtime", type=click.Path(path_type=Path), metavar="TREE",
+              help="Also ask the real Julia runtime of TREE (verify --runtime's judge): its verdict beside ours.")
 @click.option("-v", "--verbose", count=True, help="All features, all checks, source files.")
 def inspect_command(paths: tuple[Path, ...], cpu: str | None, sysimage: Path | None, julia_version: str | None,
                     julia_commit: str | None, julia_branch: str | None, julia_flags: str, cpu_target: str,
-                    as_json: bool, check: bool, verbose: int) -> None:
+                    as_json: bool, check: bool, runtime: Path | None, verbose: int) -> None:
     """Inspect .ji caches and package images: header, Julia version, flags, modules, CPU targets,
     checksums, and whether Julia would load them here (or on --cpu NAME), and if not, why."""
     setup_logging(verbose - 1)
@@ -208,6 +210,16 @@ def inspect_command(paths: tuple[Path, ...], cpu: str | None, sysimage: Path | N
         session, fleet = make_session(cpu, julia_version, julia_commit, julia_flags, cpu_target, julia_branch,
                                       sysimage)
         reports = [inspect_path(p, session, fleet=fleet) for p in paths]
+        judged: dict[int, Any] = {}
+        if runtime is not None:
+            from pylinkjl.images.judge import judge_inspected
+
+            for i, r in enumerate(reports):
+                if r["kind"] == "image":
+                    judged[i] = judge_inspected(Path(r["path"]), runtime, system_image="starts" in r,
+                                                sysimage=sysimage,
+                                                cpu_target=None if cpu_target in ("", "native") else cpu_target)
+                    r["runtime"] = judged[i].to_dict()
     if as_json:
         emit_json(reports[0] if len(reports) == 1 else reports)
     else:
@@ -216,6 +228,8 @@ def inspect_command(paths: tuple[Path, ...], cpu: str | None, sysimage: Path | N
                 click.echo()
             (render_ji if r["kind"] == "ji" else render_image)(r, verbose)
             render_fleet(r.get("fleet"), click.echo)
+            if i in judged:
+                click.echo("  " + judged[i].render().replace("\n", "\n  "))
     if check and any(r.get("verdict", {}).get("loads") is False or (r["kind"] == "image" and r["cpu"].get("ok") is False)
                      or any(c["loads"] is False for c in r.get("fleet") or []) for r in reports):
         sys.exit(1)

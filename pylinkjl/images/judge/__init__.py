@@ -6,6 +6,6 @@ under qemu-aarch64 or under Wine), calls ``jl_restore_package_image_from_file`` 
 """
 
 from pylinkjl.images.judge.result import JudgeResult, Stage
-from pylinkjl.images.judge.run import judge_with_runtime
+from pylinkjl.images.judge.run import judge_inspected, judge_with_runtime
 
-__all__ = ["JudgeResult", "Stage", "judge_with_runtime"]
+__all__ = ["JudgeResult", "Stage", "judge_inspected", "judge_with_runtime"]

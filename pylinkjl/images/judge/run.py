@@ -239,3 +239,13 @@ def judge_with_runtime(image: str | os.PathLike[str], runtime: str | os.PathLike
             output += "\n" + stdio.read_text(encoding="utf-8", errors="replace")
     result.seconds = done.seconds
     return parse_output(result, output, done.returncode, done.timed_out)
+
+
+def judge_inspected(image: str | os.PathLike[str], runtime: str | os.PathLike[str], *, system_image: bool,
+                    sysimage: str | os.PathLike[str] | None = None, cpu_target: str | None = None) -> JudgeResult:
+    """The runtime's verdict beside ``inspect``'s: a package image is restored (as :func:`judge_with_runtime`
+    does); a system image is booted as the session's system image, so its ``boot`` stage is the answer to
+    "does Julia start here"."""
+    if system_image:
+        return judge_with_runtime(image, runtime, sysimage=image, cpu_target=cpu_target)
+    return judge_with_runtime(image, runtime, sysimage=sysimage, cpu_target=cpu_target)
