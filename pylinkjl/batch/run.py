@@ -14,6 +14,9 @@ it cancels what has not started, kills the running LLDs (:func:`pylinkjl.process
 every worker has returned, and raises :class:`BatchInterrupted`. A killed link leaves nothing behind
 (the runner discards its staging folder), so there are no partial outputs.
 
+Before anything runs, the files of the whole batch are compared (:mod:`pylinkjl.batch.claims`): an item
+that would overwrite another item's input, or write what another item writes, is refused.
+
 Manifests are read by :mod:`pylinkjl.batch.manifest`. An item without an output goes to ``out_dir`` (default:
 beside its first input) as the input's stem plus the target's extension.
 """
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pylinkjl.batch.claims import Uses, refusals
 from pylinkjl.batch.items import BatchInterrupted, BatchItem, ItemResult, PathLike
 from pylinkjl.errors import InputError, PylinkjlError, TargetError, VerificationError
 from pylinkjl.target import Target, host_target, parse_target
@@ -101,23 +105,31 @@ class _Planned:
     error: PylinkjlError | None
 
 
+def _resolve(item: BatchItem, target: Target | None, out_dir: Path | None) -> tuple[Target, Path]:
+    """The item's target and output (what the claims are compared on); raises the errors of a bad target."""
+    if not item.inputs:
+        raise InputError(None, "a batch item has no input")
+    if isinstance(item.target, Target):
+        item_target = item.target
+    elif item.target:
+        item_target = parse_target(item.target)
+    else:
+        item_target = target or host_target()
+    return item_target, item.output if item.output is not None else default_output(item, item_target, out_dir)
+
+
 def _plan_item(index: int, item: BatchItem, *, target: Target | None, julia_version: str | None,
-               out_dir: Path | None, threads: int, options: dict[str, Any]) -> _Planned:
+               out_dir: Path | None, threads: int, options: dict[str, Any],
+               refused: PylinkjlError | None = None) -> _Planned:
     from pylinkjl.link.api import link_request
     from pylinkjl.link.plan import plan_link
 
     item_target: Target | None = None
     output: Path | None = None
     try:
-        if not item.inputs:
-            raise InputError(None, "a batch item has no input")
-        if isinstance(item.target, Target):
-            item_target = item.target
-        elif item.target:
-            item_target = parse_target(item.target)
-        else:
-            item_target = target or host_target()
-        output = item.output if item.output is not None else default_output(item, item_target, out_dir)
+        item_target, output = _resolve(item, target, out_dir)
+        if refused is not None:
+            raise refused
         request = link_request(list(item.inputs), output, target=item_target, threads=threads,
                                julia_version=item.julia_version or julia_version, **options)
         return _Planned(index, item, item_target, output, plan_link(request), None)
@@ -125,16 +137,17 @@ def _plan_item(index: int, item: BatchItem, *, target: Target | None, julia_vers
         return _Planned(index, item, item_target, output, None, err)
 
 
-def _claim_output(p: _Planned, owners: dict[Path, int]) -> _Planned:
-    """Two items writing one file would race: the first one planned keeps it, later ones fail."""
-    if p.plan is None:
-        return p
-    owner = owners.setdefault(Path(os.path.normcase(p.plan.output)), p.index)
-    if owner == p.index:
-        return p
-    err = InputError(p.plan.output, f"item {p.index} would write the same output as item {owner}",
-                     hint="give the items distinct outputs (inputs with the same name need a manifest)")
-    return _Planned(p.index, p.item, p.target, p.output, None, err)
+def batch_refusals(batch: Sequence[BatchItem], target: Target | None, out_dir: Path | None) -> dict[int, InputError]:
+    """The items whose output (or .ji) is another item's input or output, by :mod:`pylinkjl.batch.claims`;
+    computed for the whole batch before anything runs. An item with a bad target reads and writes nothing."""
+    uses = []
+    for index, item in enumerate(batch):
+        try:
+            output = _resolve(item, target, out_dir)[1]
+        except PylinkjlError:
+            continue  # planning reports it
+        uses.append(Uses(index, item.inputs, output, item.ji))
+    return refusals(uses)
 
 
 # -- running -----------------------------------------------------------------------------------------
@@ -228,7 +241,7 @@ def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, j
     # with the links already running (LLD processes), instead of delaying the first link until all
     # items are planned.
     planned: list[_Planned] = []
-    owners: dict[Path, int] = {}
+    refused = batch_refusals(batch, target, folder)
     worker = _Worker(verify, force_response_file)
     futures: dict[cf.Future[ItemResult], _Planned] = {}
     try:
@@ -236,8 +249,8 @@ def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, j
             try:
                 pending: set[cf.Future[ItemResult]] = set()
                 for index, item in enumerate(batch):
-                    p = _claim_output(_plan_item(index, item, target=target, julia_version=julia_version,
-                                                 out_dir=folder, threads=threads, options=dict(options)), owners)
+                    p = _plan_item(index, item, target=target, julia_version=julia_version, out_dir=folder,
+                                   threads=threads, options=dict(options), refused=refused.get(index))
                     planned.append(p)
                     if p.plan is None:
                         record(_result(p, "failed", error=p.error), index)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pylinkjl.errors import InputError, PylinkjlError, TargetError, filesystem_error
+from pylinkjl.fileid import how_same
 from pylinkjl.link.deviations import Draft, Stage, apply_deviations
 from pylinkjl.link.host import HostFacts, gather_host_facts
 from pylinkjl.link.inputs import InputSummary, examine_inputs
@@ -105,11 +106,8 @@ def check_output(output: Path, inputs: Sequence[Path]) -> Path:
         raise InputError(output, f"is {kind}; the output must be a regular file or a new name "
                                  "(pylinkjl never replaces special files or folders)")
     for given in inputs:
-        try:
-            if os.path.samefile(given, output):
-                raise InputError(output, f"is also an input ({given}); linking would overwrite it")
-        except OSError:
-            continue
+        if how_same(given, output) is not None:
+            raise InputError(output, f"is also an input ({given}); linking would overwrite it")
     return output
 
 

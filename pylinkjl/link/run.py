@@ -114,6 +114,18 @@ def response_file_argv(plan: LinkPlan, rsp_path: Path) -> list[str]:
     return [*argv[:head], *quoting, f"@{rsp_path}"]
 
 
+def _check_ji(plan: LinkPlan, ji: Path) -> None:
+    """The .ji to reseal is neither the output nor an input (the link would overwrite it, or reseal its input)."""
+    from pylinkjl.errors import InputError
+    from pylinkjl.fileid import how_same
+
+    for other, what in [(plan.output, "the output"), *((p, "an input") for p in plan.request.inputs)]:
+        same = how_same(ji, other)
+        if same is not None:
+            raise InputError(ji, f"the .ji to reseal (--ji) is {what} ({other}: {same})",
+                             hint="--ji names the package's cache file, beside the image")
+
+
 def _run_lld(plan: LinkPlan, force_response_file: bool) -> tuple[str, bool, float]:
     """Run LLD into the staging folder: (its output, whether a response file was used, seconds).
     Raises LinkError when it cannot start, fails or times out."""
@@ -283,6 +295,8 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool =
         raise MissingLibraryError(f"the Julia install at {where} lacks what the Julia {plan.line} link command "
                                   f"needs: {', '.join(plan.missing)}",
                                   hint="pass --stub-missing to link against generated stubs instead")
+    if ji is not None:
+        _check_ji(plan, Path(ji))
     if plan.stubs is not None:
         started = time.perf_counter()
         ensure_stub_set(plan.stubs, str(plan.lld.candidate.path))
