@@ -137,16 +137,22 @@ def _plan_item(index: int, item: BatchItem, *, target: Target | None, julia_vers
         return _Planned(index, item, item_target, output, None, err)
 
 
-def batch_refusals(batch: Sequence[BatchItem], target: Target | None, out_dir: Path | None) -> dict[int, InputError]:
-    """The items whose output (or .ji) is another item's input or output, by :mod:`pylinkjl.batch.claims`;
-    computed for the whole batch before anything runs. An item with a bad target reads and writes nothing."""
+def before_running(batch: Sequence[BatchItem], target: Target | None, out_dir: Path | None) -> dict[int, InputError]:
+    """What the whole batch settles before anything runs: the items whose output (or .ji) is another item's
+    input or output (:mod:`pylinkjl.batch.claims`) are refused, and what killed pylinkjl processes left in
+    the output folders is removed (once per folder, :mod:`pylinkjl.leftovers`). An item with a bad target
+    reads and writes nothing (planning reports it)."""
+    from pylinkjl.leftovers import clean_stale
+
     uses = []
     for index, item in enumerate(batch):
         try:
             output = _resolve(item, target, out_dir)[1]
         except PylinkjlError:
-            continue  # planning reports it
+            continue
         uses.append(Uses(index, item.inputs, output, item.ji))
+    for folder in dict.fromkeys(os.path.abspath(u.output.parent) for u in uses if u.output is not None):
+        clean_stale(folder)
     return refusals(uses)
 
 
@@ -189,7 +195,8 @@ class _Worker:
         from pylinkjl.link.run import execute
 
         assert p.plan is not None
-        link = execute(p.plan, force_response_file=self.force_response_file, verify=self.verify, ji=p.item.ji)
+        link = execute(p.plan, force_response_file=self.force_response_file, verify=self.verify, ji=p.item.ji,
+                       clean=False)  # before_running cleaned every output folder once
         return _result(p, "ok", started, link=link, verify=link.verify)
 
 
@@ -241,7 +248,7 @@ def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, j
     # with the links already running (LLD processes), instead of delaying the first link until all
     # items are planned.
     planned: list[_Planned] = []
-    refused = batch_refusals(batch, target, folder)
+    refused = before_running(batch, target, folder)
     worker = _Worker(verify, force_response_file)
     futures: dict[cf.Future[ItemResult], _Planned] = {}
     try:

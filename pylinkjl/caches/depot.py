@@ -3,7 +3,8 @@ that should not be there (orphans, leftovers).
 
 ``compiled/v*/<Package>/`` holds ``<slug>_<slug>.ji`` + ``.so``/``.dylib``/``.dll`` pairs. A
 ``.ji`` with native code whose image is gone, an image whose ``.ji`` is gone, a ``.dSYM`` without
-its image, and ``jl_XXXXXX`` temporaries of an interrupted precompile are named. Files are read in
+its image, ``jl_XXXXXX`` temporaries of an interrupted precompile, and the staging folders and reseal
+temporaries of a pylinkjl that was killed (provably stale only: :mod:`pylinkjl.leftovers`) are named. Files are read in
 a small thread pool: the CRCs run in C without the GIL, so the scan is bound by the disk.
 """
 
@@ -31,6 +32,7 @@ from pylinkjl.caches.verdict import (
     verdict,
 )
 from pylinkjl.errors import InputError, PylinkjlError
+from pylinkjl.leftovers import find_stale
 
 log = logging.getLogger("pylinkjl.caches.depot")
 
@@ -159,6 +161,7 @@ def _plan_package(pkg_dir: Path, version_dir: str, plan: _Plan) -> None:
         elif _TEMP.match(name):
             plan.stale.append({"path": str(path), "kind": "temporary",
                                "why": "left over by an interrupted precompile (jl_XXXXXX)"})
+    plan.stale += [left.to_dict() for left in find_stale(pkg_dir)]  # a killed pylinkjl link or reseal
 
 
 def _row(path: Path, version_dir: str, session: Session,

@@ -25,6 +25,7 @@ import crc32c
 from pylinkjl.binfmt.extent import image_problem
 from pylinkjl.caches.ji import JiFile, crc32c_file, mapped, read_ji
 from pylinkjl.errors import InputError, filesystem_error
+from pylinkjl.leftovers import RESEAL_SUFFIX, clean_stale, lock
 
 log = logging.getLogger("pylinkjl.caches.reseal")
 
@@ -108,7 +109,25 @@ def plan_reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[s
     return ResealPlan(ji, image, result, so_bytes + struct.pack(endian + "I", new_ji))
 
 
-def stage_reseal(plan: ResealPlan) -> Path | None:
+@dataclass
+class StagedJi:
+    """The resealed ``.ji``, written beside the original and locked (so that a clean-up of stale leftovers
+    never takes it while this process lives) until it is renamed or discarded."""
+
+    path: Path
+    fd: int | None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.close()
+
+
+def stage_reseal(plan: ResealPlan) -> StagedJi | None:
     """Write the resealed ``.ji`` to a temporary file beside it (``.NAME.ji.XXXX.reseal``), fsynced, with
     the mode of the original; None when nothing changes. :func:`commit_reseal` renames it into place."""
     if not plan.result.changed:
@@ -116,17 +135,18 @@ def stage_reseal(plan: ResealPlan) -> Path | None:
     return _write_resealed(plan.ji, plan.trailer)
 
 
-def commit_reseal(plan: ResealPlan, staged: Path | None) -> ResealResult:
+def commit_reseal(plan: ResealPlan, staged: StagedJi | None) -> ResealResult:
     """Rename the staged ``.ji`` over the original (atomic on POSIX and Windows)."""
     if staged is not None:
         try:
-            os.replace(staged, plan.ji.path)
+            os.replace(staged.path, plan.ji.path)
         except OSError as err:  # an immutable or busy .ji, ...
-            staged.unlink(missing_ok=True)
+            staged.discard()
             raise filesystem_error(err, "replace the .ji with the resealed one", plan.ji.path) from None
         except BaseException:
-            staged.unlink(missing_ok=True)
+            staged.discard()
             raise
+        staged.close()
         _fsync_dir(plan.ji.path.parent)
         plan.result.written = True
         log.info("resealed %s: crc_so %#010x -> %#010x", plan.ji.path, plan.result.old_crc_so, plan.result.new_crc_so)
@@ -140,6 +160,8 @@ def reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[str] |
     image for the ``.ji``'s platform, or when the files do not belong together (``force`` skips that
     check, never the format checks)."""
     plan = plan_reseal(ji_path, image_path, force=force, dry_run=dry_run)
+    if not dry_run:
+        clean_stale(plan.ji.path.parent)  # temporaries of a reseal that was killed
     if dry_run:
         return plan.result
     return commit_reseal(plan, stage_reseal(plan))
@@ -159,17 +181,19 @@ def _pairing_problems(ji: JiFile, image: Path, pair: dict[str, Any]) -> list[str
     return problems
 
 
-def _write_resealed(ji: JiFile, trailer: bytes) -> Path:
+def _write_resealed(ji: JiFile, trailer: bytes) -> StagedJi:
     """Copy the ``.ji`` without its 8-byte trailer plus the new trailer to a temporary file beside
-    it, fsync, and keep the mode."""
+    it, fsync, and keep the mode; the file stays locked (pylinkjl.leftovers) until it is renamed."""
     target = ji.path
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".reseal", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=RESEAL_SUFFIX, dir=target.parent)
     except OSError as err:
         raise filesystem_error(err, "write the resealed .ji beside it", target) from None
-    tmp = Path(tmp_name)
+    staged = StagedJi(Path(tmp_name), fd)
     try:
-        with os.fdopen(fd, "wb") as out, open(target, "rb") as src:
+        lock(fd)
+        # write through a duplicate: closing it keeps the lock, which ``fd`` holds until the rename
+        with os.fdopen(os.dup(fd), "wb") as out, open(target, "rb") as src:
             remaining = ji.size - 8
             while remaining > 0:
                 chunk = src.read(min(remaining, 1 << 20))
@@ -180,14 +204,14 @@ def _write_resealed(ji: JiFile, trailer: bytes) -> Path:
             out.write(trailer)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.chmod(staged.path, target.stat().st_mode & 0o7777)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        staged.discard()
         raise filesystem_error(err, "write the resealed .ji", target) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        staged.discard()
         raise
-    return tmp
+    return staged
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pylinkjl.errors import InputError, PylinkjlError, TargetError, filesystem_error
 from pylinkjl.fileid import how_same
+from pylinkjl.leftovers import STAGING_PREFIX
 from pylinkjl.link.deviations import Draft, Stage, apply_deviations
 from pylinkjl.link.host import HostFacts, gather_host_facts
 from pylinkjl.link.inputs import InputSummary, examine_inputs
@@ -306,7 +307,7 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
     debug = request.debug or (tree.debug if tree is not None else False)
     exact = request.julia_exact
     output = check_output(Path(request.output).absolute(), request.inputs)
-    staging_dir = output.parent / f".pylinkjl-{request.staging_token or uuid.uuid4().hex[:12]}"
+    staging_dir = output.parent / f"{STAGING_PREFIX}{request.staging_token or uuid.uuid4().hex[:12]}"
     staged_output = staging_dir / output.name
     notes: list[str] = []
 

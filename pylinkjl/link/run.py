@@ -1,6 +1,8 @@
 """Running a LinkPlan, from start to finish, in this order:
 
-    stage      a fresh folder beside the output (``.pylinkjl-XXXX``); stub libraries made if needed
+    stage      a fresh folder beside the output (``.pylinkjl-XXXX``), locked while this process lives;
+               what killed links left in that folder is removed first (pylinkjl.leftovers); stub
+               libraries made if needed
     LLD        writes into the staging folder (through a response file when the line is too long)
     output     the staged file must be a complete image of the target's format and architecture
                (an LLD that exits 0 with a truncated or foreign file is caught: LinkOutputError)
@@ -37,12 +39,13 @@ from pylinkjl.errors import (
     no_space,
 )
 from pylinkjl.filesystem import folders_for, free_bytes
+from pylinkjl.leftovers import clean_stale, make_staging, release, remove_flat
 from pylinkjl.link.plan import LinkPlan
 from pylinkjl.link.stubs.libraries import ensure_stub_set
 from pylinkjl.process import run_process, signal_number
 
 if TYPE_CHECKING:
-    from pylinkjl.caches.reseal import ResealPlan, ResealResult
+    from pylinkjl.caches.reseal import ResealPlan, ResealResult, StagedJi
     from pylinkjl.images.report import Report
 
 log = logging.getLogger("pylinkjl.link.run")
@@ -236,7 +239,7 @@ def _replace(staged: Path, output: Path) -> None:
         threading.Thread(target=os.close, args=(old,), daemon=True).start()
 
 
-def _install(plan: LinkPlan, reseal: ResealPlan | None, staged_ji: Path | None) -> ResealResult | None:
+def _install(plan: LinkPlan, reseal: ResealPlan | None, staged_ji: StagedJi | None) -> ResealResult | None:
     """The last step: rename the image over the output, then the staged .ji over the .ji. Should the
     second rename fail, the first is undone (the old image was kept as a hard link in the staging folder)."""
     if reseal is None:
@@ -260,31 +263,12 @@ def _install(plan: LinkPlan, reseal: ResealPlan | None, staged_ji: Path | None) 
         raise
 
 
-def _discard(staging: Path) -> None:
-    """Remove the staging folder (flat: the staged output and maybe a response file)."""
-    try:
-        entries = list(os.scandir(staging))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        try:
-            os.unlink(entry.path)
-        except IsADirectoryError:  # LLD never makes one; be thorough anyway
-            import shutil
-
-            shutil.rmtree(entry.path, ignore_errors=True)
-        except FileNotFoundError:
-            pass
-    try:
-        os.rmdir(staging)
-    except OSError:
-        pass
-
-
 def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool = False,
-            ji: str | os.PathLike[str] | None = None) -> LinkResult:
+            ji: str | os.PathLike[str] | None = None, clean: bool = True) -> LinkResult:
     """Run the plan (see the module docstring): with ``verify`` the image is verified, with ``ji`` that
-    cache is resealed for it, both before anything is renamed. Raises LinkError (LLD failed or timed out),
+    cache is resealed for it, both before anything is renamed. ``clean``: first remove what killed
+    pylinkjl processes left in the output folder (:func:`pylinkjl.leftovers.clean_stale`; a batch does
+    that once per folder). Raises LinkError (LLD failed or timed out),
     LinkOutputError (LLD's output is not a complete image), VerificationError, InputError (the .ji does
     not belong to the image), Interrupted (Ctrl-C), or the errors of stub-library generation;
     MissingLibraryError for a plan made with ``allow_missing`` that lacks some."""
@@ -303,16 +287,18 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool =
         log.info("stub libraries ready in %s (%.0f ms): %s", plan.stub_dir, (time.perf_counter() - started) * 1e3,
                  ", ".join(lib.file_name for lib in plan.stub_libraries))
     with folders_for(plan.output):  # folders made for the output are removed again if the command fails
-        return _execute_staged(plan, force_response_file, verify, ji)
+        return _execute_staged(plan, force_response_file, verify, ji, clean)
 
 
 def _execute_staged(plan: LinkPlan, force_response_file: bool, verify: bool,
-                    ji: str | os.PathLike[str] | None) -> LinkResult:
+                    ji: str | os.PathLike[str] | None, clean: bool) -> LinkResult:
+    if clean:
+        clean_stale(plan.output.parent)
     try:
-        plan.staging_dir.mkdir(exist_ok=False)
+        held = make_staging(plan.staging_dir)  # locked while this process lives: never taken for a leftover
     except OSError as err:
         raise filesystem_error(err, "create the staging folder beside the output", plan.staging_dir) from None
-    staged_ji: Path | None = None
+    staged_ji: StagedJi | None = None
     try:
         lld_output, use_rsp, seconds = _run_lld(plan, force_response_file)
         size = check_staged_output(plan, lld_output)
@@ -337,5 +323,6 @@ def _execute_staged(plan: LinkPlan, force_response_file: bool, verify: bool,
                           signum=signal_number(err)) from None
     finally:
         if staged_ji is not None:
-            staged_ji.unlink(missing_ok=True)
-        _discard(plan.staging_dir)
+            staged_ji.discard()
+        remove_flat(plan.staging_dir)
+        release(held)
