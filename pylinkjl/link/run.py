@@ -248,17 +248,21 @@ def _install(plan: LinkPlan, reseal: ResealPlan | None, staged_ji: StagedJi | No
     from pylinkjl.caches.reseal import commit_reseal
 
     backup: Path | None = plan.staging_dir / ".previous"
+    existed = True
     try:
         os.link(plan.output, plan.staging_dir / ".previous")
     except FileNotFoundError:
-        backup = None  # no old image: undoing means removing the new one
+        backup, existed = None, False  # no old image: undoing means removing the new one
+    except OSError as err:  # no hard links on this file system: the rename cannot be undone
+        log.info("cannot keep the old %s for an undo: %s", plan.output, err.strerror or err)
+        backup = None
     _replace(plan.staged_output, plan.output)
     try:
         return commit_reseal(reseal, staged_ji)
     except BaseException:
         if backup is not None:
             os.replace(backup, plan.output)
-        else:
+        elif not existed:
             plan.output.unlink(missing_ok=True)
         raise
 
