@@ -151,7 +151,8 @@ def before_running(batch: Sequence[BatchItem], target: Target | None, out_dir: P
         except PylinkjlError:
             continue
         uses.append(Uses(index, item.inputs, output, item.ji))
-    for folder in dict.fromkeys(os.path.abspath(u.output.parent) for u in uses if u.output is not None):
+    folders = [p.parent for u in uses for p in (u.output, u.ji) if p is not None]
+    for folder in dict.fromkeys(os.path.abspath(f) for f in folders):
         clean_stale(folder)
     return refusals(uses)
 

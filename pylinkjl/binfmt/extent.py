@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pylinkjl.binfmt import machoheaders as mh
@@ -60,26 +61,33 @@ def _elf(view: BoundedBytes) -> Extent:
     if is64:
         phoff, shoff = struct.unpack_from(end + "QQ", data, 32)
         phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 54)
-        phdr, shdr = struct.Struct(end + "IIQQQQ"), struct.Struct(end + "IIQQQQ")
+        phdr, shdr = struct.Struct(end + "IIQQQQQQ"), struct.Struct(end + "IIQQQQIIQQ")  # Elf64_Phdr, Elf64_Shdr
     else:
         phoff, shoff = struct.unpack_from(end + "II", data, 28)
         phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 42)
-        phdr, shdr = struct.Struct(end + "IIIIII"), struct.Struct(end + "IIIIII")
+        phdr, shdr = struct.Struct(end + "IIIIIIII"), struct.Struct(end + "IIIIIIIIII")  # Elf32_Phdr, Elf32_Shdr
     parts: list[Extent] = []
     if phnum and phentsize >= phdr.size and _table(size, phoff, phnum, phentsize, "the program header table", parts):
-        for i in range(phnum):
-            f = phdr.unpack_from(data, phoff + i * phentsize)
-            offset, filesz = (f[2], f[5]) if is64 else (f[1], f[4])
-            if filesz:
-                parts.append(Extent(offset + filesz, f"segment {i}"))
+        o, n = (2, 5) if is64 else (1, 4)
+        ends = [(f[o] + f[n], i) for i, f in enumerate(_entries(data, phdr, phoff, phnum, phentsize)) if f[n]]
+        if ends:
+            last, i = max(ends)
+            parts.append(Extent(last, f"segment {i}"))
     if shoff and shnum and shentsize >= shdr.size and _table(size, shoff, shnum, shentsize,
                                                              "the section header table", parts):
-        for i in range(shnum):
-            f = shdr.unpack_from(data, shoff + i * shentsize)
-            sh_type, offset, sh_size = f[1], f[4], f[5]
-            if sh_type != _SHT_NOBITS and sh_size:
-                parts.append(Extent(offset + sh_size, f"section {i}"))
+        ends = [(f[4] + f[5], i) for i, f in enumerate(_entries(data, shdr, shoff, shnum, shentsize))
+                if f[1] != _SHT_NOBITS and f[5]]
+        if ends:
+            last, i = max(ends)
+            parts.append(Extent(last, f"section {i}"))
     return _widest(parts)
+
+
+def _entries(data: Buffer, entry: struct.Struct, offset: int, count: int, entsize: int) -> Iterator[tuple[int, ...]]:
+    """The ``count`` entries of a header table (inside the buffer: the caller checked)."""
+    if entsize == entry.size:
+        return entry.iter_unpack(data[offset:offset + count * entsize])
+    return (entry.unpack_from(data, offset + i * entsize) for i in range(count))
 
 
 def _macho_thin(view: BoundedBytes, base: int) -> Extent:
@@ -212,13 +220,13 @@ def image_problem(path: str | os.PathLike[str], fmt: str, arch: str | None = Non
     """Why the file at ``path`` is not a complete shared library (package image) of format ``fmt``
     ("elf", "macho", "coff") and architecture ``arch`` (None: any), or None when it is one. Reads the
     headers only. Raises InputError when the file cannot be read."""
-    from pylinkjl.binfmt.sniff import sniff_file
+    from pylinkjl.binfmt.sniff import sniff_bytes
 
-    kind = sniff_file(path)
-    want = f"{_FORMAT_NAMES[fmt]} shared library" + (f" for {arch}" if arch else "")
-    if kind.format != fmt or kind.kind != "shared" or (arch is not None and kind.arch != arch):
-        return f"is not {_article(want)}: it is {_article(kind.description)}"
     with mapped_file(path, "the image") as data:
+        kind = sniff_bytes(data)
+        want = f"{_FORMAT_NAMES[fmt]} shared library" + (f" for {arch}" if arch else "")
+        if kind.format != fmt or kind.kind != "shared" or (arch is not None and kind.arch != arch):
+            return f"is not {_article(want)}: it is {_article(kind.description)}"
         return truncation(data, str(path), fmt)
 
 

@@ -243,9 +243,9 @@ def _sniff(head: Buffer) -> FileKind:
     return _unknown("unrecognised file" if head else "empty file")
 
 
-def sniff_bytes(head: bytes) -> FileKind:
+def sniff_bytes(head: Buffer) -> FileKind:
     """Classify a file from its first bytes (4 KiB is plenty; an archive gets a fuller answer
-    from :func:`sniff_file`, which can walk all member headers)."""
+    from :func:`sniff_file`, which can walk all member headers), or from a whole mapped file."""
     return _sniff(head)
 
 

@@ -32,7 +32,7 @@ from pylinkjl.caches.verdict import (
     verdict,
 )
 from pylinkjl.errors import InputError, PylinkjlError
-from pylinkjl.leftovers import find_stale
+from pylinkjl.leftovers import RESEAL_SUFFIX, STAGING_PREFIX, find_stale
 
 log = logging.getLogger("pylinkjl.caches.depot")
 
@@ -161,7 +161,8 @@ def _plan_package(pkg_dir: Path, version_dir: str, plan: _Plan) -> None:
         elif _TEMP.match(name):
             plan.stale.append({"path": str(path), "kind": "temporary",
                                "why": "left over by an interrupted precompile (jl_XXXXXX)"})
-    plan.stale += [left.to_dict() for left in find_stale(pkg_dir)]  # a killed pylinkjl link or reseal
+    if any(name.startswith(STAGING_PREFIX) or name.endswith(RESEAL_SUFFIX) for name in entries):
+        plan.stale += [left.to_dict() for left in find_stale(pkg_dir)]  # a killed pylinkjl link or reseal
 
 
 def _row(path: Path, version_dir: str, session: Session,

@@ -297,7 +297,8 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool =
 def _execute_staged(plan: LinkPlan, force_response_file: bool, verify: bool,
                     ji: str | os.PathLike[str] | None, clean: bool) -> LinkResult:
     if clean:
-        clean_stale(plan.output.parent)
+        for folder in dict.fromkeys([plan.output.parent, *([Path(ji).absolute().parent] if ji is not None else [])]):
+            clean_stale(folder)
     try:
         held = make_staging(plan.staging_dir)  # locked while this process lives: never taken for a leftover
     except OSError as err:
