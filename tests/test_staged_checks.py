@@ -144,6 +144,9 @@ if rc == 0 and "-o" in args:
         shutil.copyfile({other!r}, out)
     elif how == "missing":
         os.unlink(out)
+    elif how == "symlink":  # to a good image elsewhere: it must not become the output
+        os.unlink(out)
+        os.symlink({other!r}, out)
 sys.exit(rc)
 """
 
@@ -163,9 +166,12 @@ def lying_lld(folder: Path, how: str, other: Path | None = None) -> Path:
     ("empty", "it is an empty file"),
     ("ji", "it is a Julia cache file (.ji)"),
     ("missing", "wrote no output"),
+    ("symlink", "is not a regular file"),
 ])
 def test_lld_that_lies_does_not_clobber_a_good_image(how: str, problem: str, good: Path, tmp_path: Path) -> None:
-    wrapper = lying_lld(tmp_path, how)
+    elsewhere = tmp_path / "elsewhere.so"
+    shutil.copyfile(good, elsewhere)
+    wrapper = lying_lld(tmp_path, how, elsewhere)
     before = fingerprint(good)
     env = dict(os.environ, PYLINKJL_LLD=str(wrapper))
     done = cli("link", sample(LINUX), "-o", good, "--target", "linux-x86_64", env=env)

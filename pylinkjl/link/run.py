@@ -22,6 +22,7 @@ import logging
 import os
 import shlex
 import signal
+import stat
 import sys
 import threading
 import time
@@ -177,15 +178,19 @@ def check_staged_output(plan: LinkPlan, lld_output: str) -> int:
                                argv=list(plan.argv), output=lld_output, returncode=0)
 
     staged = plan.staged_output
-    if not staged.is_file():
-        raise refuse("it wrote no output")
+    try:
+        st = os.lstat(staged)
+    except FileNotFoundError:
+        raise refuse("it wrote no output") from None
+    if not stat.S_ISREG(st.st_mode):  # a symlink or a special file would be renamed over the output as such
+        raise refuse("what it left at the output path is not a regular file")
     try:
         problem = image_problem(staged, plan.target.format, plan.target.arch)
     except InputError as err:
         raise refuse(f"its output cannot be read ({err.problem})") from None
     if problem is not None:
         raise refuse(f"the file it wrote {problem}")
-    return staged.stat().st_size
+    return st.st_size
 
 
 _VERIFY_LOCK = threading.Lock()  # LIEF's thread safety is not documented: one verification at a time
