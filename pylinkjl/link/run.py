@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pylinkjl.commandline import quote_command
 from pylinkjl.errors import (
+    InputError,
     Interrupted,
     LinkError,
     LinkOutputError,
@@ -120,7 +121,6 @@ def response_file_argv(plan: LinkPlan, rsp_path: Path) -> list[str]:
 
 def _check_ji(plan: LinkPlan, ji: Path) -> None:
     """The .ji to reseal is neither the output nor an input (the link would overwrite it, or reseal its input)."""
-    from pylinkjl.errors import InputError
     from pylinkjl.fileid import how_same
 
     for other, what in [(plan.output, "the output"), *((p, "an input") for p in plan.request.inputs)]:
@@ -171,7 +171,6 @@ def check_staged_output(plan: LinkPlan, lld_output: str) -> int:
     code alone is not trusted (a wrapper, a full disk or a bug can leave a short or foreign file).
     Returns its size; raises LinkOutputError."""
     from pylinkjl.binfmt.extent import image_problem
-    from pylinkjl.errors import InputError
 
     def refuse(problem: str) -> LinkOutputError:
         return LinkOutputError(f"LLD reported success, but {problem}; nothing was renamed over {plan.output}",
