@@ -58,3 +58,18 @@ def test_windows_real_tree_stubs_never_take_the_runtime_s_symbols(tmp_path: Path
                    julia_home=home, stub_missing=True, kind="sysimage")
     assert "jl_no_such_function" in str(err.value)
     assert not (tmp_path / "bad.dll").exists()
+
+
+def test_advice_names_a_dllimport_symbol_not_the_declspec(tmp_path: Path) -> None:
+    """LLD's MinGW driver says ``undefined symbol: __declspec(dllimport) jl_no_such_function`` for a
+    dllimport reference; the advice used to name `__declspec(dllimport)` as the missing symbol."""
+    source = tmp_path / "extra.c"
+    source.write_text("__declspec(dllimport) extern void jl_no_such_function(void);\n"
+                      "void pkg_extra(void) { jl_no_such_function(); }\n")
+    extra = compile_c(source, parse_target("windows-x86_64"), tmp_path / "extra.o")
+    with pytest.raises(LinkError) as err:
+        link_image([ARCHIVES / "1.13-windows-x86_64.a", extra], tmp_path / "bad.dll", target="windows-x86_64",
+                   julia_home=_windows_home(), stub_missing=True)
+    assert "__declspec(dllimport) jl_no_such_function" in err.value.output
+    advice = " ".join(err.value.advice)
+    assert "`jl_no_such_function` is referenced" in advice and "`__declspec" not in advice
