@@ -73,3 +73,37 @@ def test_advice_names_a_dllimport_symbol_not_the_declspec(tmp_path: Path) -> Non
     assert "__declspec(dllimport) jl_no_such_function" in err.value.output
     advice = " ".join(err.value.advice)
     assert "`jl_no_such_function` is referenced" in advice and "`__declspec" not in advice
+
+
+@pytest.mark.parametrize("version", ["garbage", "1.2.3.4", "65536.0", "1.2.300", "", "1..2", " 1.2", "1.2.3;"])
+def test_a_bad_library_version_is_a_usage_error(tmp_path: Path, version: str) -> None:
+    """--library-version went to LLD as given: ld64.lld failed (exit 5, 'malformed version') for macOS, and
+    it was ignored for the other OSes. It is a usage error (rc 2) before anything runs."""
+    from click.testing import CliRunner
+
+    from pylinkjl.cli import main
+
+    for target in ("macos-arm64", "linux-x86_64"):
+        done = CliRunner().invoke(main, ["link", str(ARCHIVES / "1.13-macos-aarch64.a"), "-o",
+                                         str(tmp_path / "sys.dylib"), "--target", target, "--kind", "sysimage",
+                                         "--library-version", version])
+        assert done.exit_code == 2, done.output
+        assert "--library-version" in done.output and "Traceback" not in done.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_library_version_is_refused_for_a_package_image(tmp_path: Path) -> None:
+    from pylinkjl.errors import TargetError
+
+    with pytest.raises(TargetError, match="package image"):
+        link_image(ARCHIVES / "1.13-macos-aarch64.a", tmp_path / "pkg.dylib", target="macos-arm64",
+                   library_version="1.2.3")
+
+
+def test_the_largest_library_version_links(tmp_path: Path) -> None:
+    from .toolnames import LLVM_OBJDUMP
+
+    out = link_image(ARCHIVES / "1.13-macos-aarch64.a", tmp_path / "sys.dylib", target="macos-arm64",
+                     kind="sysimage", library_version="65535.255.255").output
+    text = run_tool([LLVM_OBJDUMP, "--macho", "--dylib-id", "--dylibs-used", str(out)])
+    assert "current version 65535.255.255" in text
