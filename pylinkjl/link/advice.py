@@ -30,7 +30,7 @@ HINTS: tuple[Hint, ...] = (
        "LLD cannot find `-l{1}` in the -L folders. A relocated or partial Julia install lacks lib/julia "
        "(PackageCompiler.jl#1067); pass --stub-missing to link against a generated stub, or point --julia-home "
        "at a complete install."),
-    _h("missing-entry", r"undefined symbol: _?_?DllMainCRTStartup(?:@12)?\b",
+    _h("missing-entry", r"undefined symbol: (?:__declspec\(dllimport\) )?_?_?DllMainCRTStartup(?:@12)?\b",
        "No input defines the DLL entry point. Julia puts a `_DllMainCRTStartup` stub into metadata.o; this "
        "archive lacks it. pylinkjl injects its own stub unless --julia-exact is given."),
     _h("arch-mismatch",
@@ -63,7 +63,7 @@ HINTS: tuple[Hint, ...] = (
        "objects reference it without dllimport. Julia >= 1.10.4 passes --disable-auto-import, so this cannot "
        "resolve (julia#54550, #62545). Link with the Julia line that made the objects (--julia-version 1.10.3 "
        "or older allows auto-import), or regenerate them with the Julia you link for.", only_os="windows"),
-    _h("undefined-symbol", r"undefined symbol: (\S+)",
+    _h("undefined-symbol", r"undefined symbol: (?:__declspec\(dllimport\) )?(\S+)",
        "`{1}` is referenced but no input or library defines it. On Windows every symbol must resolve at link "
        "time: the runtime libraries must match the Julia that made the cache (JuliaInterpreter.jl#621). On "
        "Linux, release-1.13 and newer link with `-z defs`."),

@@ -187,7 +187,7 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
         link_names.append("c")
     stub_libs = list(plan_stub_libraries(target, summary.undefined, summary.data_hints, link_names,
                                          soname_version=_soname_version(target, prof),
-                                         julia_version=julia_version)) if link_names else []
+                                         julia_version=julia_version, provided=tuple(found))) if link_names else []
     if "dynamic_loader" in missing_loaded:
         stub_libs.append(_loader_stub(target))
     stub_libs += aliases

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import stat
 import uuid
 from collections.abc import Mapping, Sequence
@@ -70,12 +71,31 @@ class LinkRequest:
     def __post_init__(self) -> None:
         check_timeout(self.timeout)
         check_kind(self.kind)
+        check_library_version(self.library_version, self.kind)
 
 
 def check_timeout(seconds: float | None) -> None:
     """A timeout is a finite number of seconds above zero (inf, nan, 0 and negatives are refused)."""
     if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
         raise TargetError(f"--timeout must be a finite number of seconds above 0, not {seconds!r}")
+
+
+_PACKED_VERSION = re.compile(r"(\d{1,5})(?:\.(\d{1,3}))?(?:\.(\d{1,3}))?")
+
+
+def check_library_version(version: str | None, kind: str) -> None:
+    """``--library-version`` is a Mach-O dylib version, what ld64 (and LLD) accept for ``-current_version``:
+    ``X[.Y[.Z]]``, X at most 65535, Y and Z at most 255; and only a system image or library has one."""
+    if version is None:
+        return
+    if kind == "pkgimage":
+        raise TargetError(f"--library-version {version!r} applies to --kind sysimage or juliac-library, not to a "
+                          "package image")
+    m = _PACKED_VERSION.fullmatch(version)
+    limits = (65535, 255, 255)
+    if m is None or any(g is not None and int(g) > top for g, top in zip(m.groups(), limits)):
+        raise TargetError(f"--library-version {version!r} is not a library version: X[.Y[.Z]] with X at most "
+                          "65535 and Y, Z at most 255 (e.g. 1.2.3)")
 
 
 def check_output_spelling(output: str | os.PathLike[str]) -> None:

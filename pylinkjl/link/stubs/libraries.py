@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -146,16 +146,17 @@ def _describe(target: Target, name: str, soname_version: str, julia_version: str
 
 def plan_stub_libraries(target: Target, undefined: Iterable[str], data_hints: Iterable[str],
                         link_names: Sequence[str], *, soname_version: str = "1",
-                        julia_version: str | None = None) -> list[StubLibrary]:
+                        julia_version: str | None = None, provided: Collection[str] = ()) -> list[StubLibrary]:
     """One stub per ``-l`` name of the link line (empty ones too: LLD must find every ``-l``).
 
     ``undefined``: raw object-file names the inputs leave undefined; ``data_hints``: plain C names
     known to be data; ``soname_version``: ``"1"`` gives ``libjulia.so.1`` / ``@rpath/libjulia.1.dylib``
-    (``"1.11"`` gives ``@rpath/libjulia.1.11.dylib``); ``julia_version`` sets the Mach-O current version.
+    (``"1.11"`` gives ``@rpath/libjulia.1.11.dylib``); ``julia_version`` sets the Mach-O current version;
+    ``provided``: the ``-l`` names a real tree has, whose symbols no stub takes (:func:`assign_providers`).
     """
     described = [_describe(target, n, soname_version, julia_version) for n in dict.fromkeys(link_names)]
     shared_names = [lib.link_name for lib in described if lib.kind == "shared"]  # an empty .a holds nothing
-    assigned = assign_providers(target, undefined, data_hints, shared_names)
+    assigned = assign_providers(target, undefined, data_hints, shared_names, provided)
     out = []
     for lib in described:
         functions, data = assigned.get(lib.link_name, ((), ()))

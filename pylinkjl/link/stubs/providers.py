@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
 
 from pylinkjl.resources import package_path
@@ -158,7 +158,8 @@ def _chain(target: Target, name: str) -> tuple[str, ...]:
 
 
 def assign_providers(target: Target, undefined: Iterable[str], data_hints: Iterable[str],
-                     link_names: Sequence[str]) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+                     link_names: Sequence[str], provided: Collection[str] = ()
+                     ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """Map each undefined object-file symbol to the ``-l`` library that provides it.
 
     ``undefined`` are raw object-file names (``_foo`` on Mach-O/i686, ``__imp_foo`` on COFF);
@@ -169,9 +170,14 @@ def assign_providers(target: Target, undefined: Iterable[str], data_hints: Itera
     ELF loader binds it at load time; the ``-z defs`` lines list the C library, which closes every
     chain); on COFF it goes to libjulia-internal (or the first -l name) with a warning, because Windows
     forbids undefined symbols.
+
+    ``provided``: ``-l`` names a real Julia tree has (only the others are stubbed). A symbol whose provider is
+    one of them is left to that real library, never put into a stub: should the real library lack it, LLD
+    must say so (an import from a stub of ``msvcrt.dll`` would link and fail to load).
     """
     hints = frozenset(data_hints)
-    listed = set(link_names)
+    real = frozenset(provided)
+    listed = set(link_names) | real
     functions: dict[str, set[str]] = {}
     data: dict[str, set[str]] = {}
     for raw in undefined:
@@ -180,6 +186,8 @@ def assign_providers(target: Target, undefined: Iterable[str], data_hints: Itera
             continue
         chain = _chain(target, name)
         provider = next((lib for lib in chain if lib in listed), None)
+        if provider in real:
+            continue
         if provider is None:
             if target.os != "windows":
                 # Mach-O links with -undefined dynamic_lookup; ELF lines without -z defs leave it to the
@@ -188,6 +196,8 @@ def assign_providers(target: Target, undefined: Iterable[str], data_hints: Itera
                 continue
             provider = next((lib for lib in _JULIA_INTERNAL_LIBS if lib in listed),
                             link_names[0] if link_names else None)
+            if provider in real:
+                continue
             if provider is None:
                 log.warning("%s: no -l library at all to provide it", name)
                 continue

@@ -1,0 +1,109 @@
+"""Hostile probes of linking against the real Julia 1.13.1 runtime trees (tests/realruntime.py) and of the
+system-image / juliac-library kinds: each test is a case that once went wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pylinkjl.errors import LinkError
+from pylinkjl.link.api import link_image
+from pylinkjl.target import parse_target
+
+from .realruntime import require_runtime
+from .toolnames import LLVM_READOBJ, compile_c, run_tool
+
+ARCHIVES = Path(__file__).parent / "data" / "archives"
+
+
+def _windows_home() -> Path:
+    return Path(require_runtime("win_amd64")["bindir"]).parent
+
+
+def _coff_imports(image: Path) -> dict[str, set[str]]:
+    imports: dict[str, set[str]] = {}
+    dll = ""
+    for line in run_tool([LLVM_READOBJ, "--coff-imports", str(image)]).splitlines():
+        line = line.strip()
+        if line.startswith("Name:"):
+            dll = line.split(None, 1)[1]
+        elif line.startswith("Symbol:"):
+            imports.setdefault(dll, set()).add(line.split()[1])
+    return imports
+
+
+def test_windows_real_tree_stubs_never_take_the_runtime_s_symbols(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """The real Windows tree lacks the MinGW C runtime, so --stub-missing is needed; the stubs made for the
+    missing libraries (msvcrt-os, kernel32, ...) must not claim the symbols the tree's own libjulia and
+    libjulia-internal provide. Once they did: every jl_* symbol was assigned to a stub msvcrt.dll with a
+    warning each, and a symbol the real runtime does not export linked as an import from msvcrt.dll (rc 0,
+    verify passed; the DLL cannot load). It must be LLD's undefined-symbol error instead."""
+    home = _windows_home()
+    with caplog.at_level("WARNING", logger="pylinkjl"):
+        result = link_image(ARCHIVES / "1.13-windows-x86_64.a", tmp_path / "sys.dll", target="windows-x86_64",
+                            julia_home=home, stub_missing=True, kind="sysimage")
+    assert not [r for r in caplog.records if "assigning it to" in r.getMessage()]
+    imports = _coff_imports(result.output)
+    assert "jl_RTLD_DEFAULT_handle" in imports["libjulia-internal.dll"]
+    assert not any(n.startswith(("jl_", "ijl_")) for n in imports.get("msvcrt.dll", set()))
+
+    source = tmp_path / "extra.c"
+    source.write_text("__declspec(dllimport) extern void jl_no_such_function(void);\n"
+                      "void pkg_extra(void) { jl_no_such_function(); }\n")
+    extra = compile_c(source, parse_target("windows-x86_64"), tmp_path / "extra.o")
+    with pytest.raises(LinkError) as err:
+        link_image([ARCHIVES / "1.13-windows-x86_64.a", extra], tmp_path / "bad.dll", target="windows-x86_64",
+                   julia_home=home, stub_missing=True, kind="sysimage")
+    assert "jl_no_such_function" in str(err.value)
+    assert not (tmp_path / "bad.dll").exists()
+
+
+def test_advice_names_a_dllimport_symbol_not_the_declspec(tmp_path: Path) -> None:
+    """LLD's MinGW driver says ``undefined symbol: __declspec(dllimport) jl_no_such_function`` for a
+    dllimport reference; the advice used to name `__declspec(dllimport)` as the missing symbol."""
+    source = tmp_path / "extra.c"
+    source.write_text("__declspec(dllimport) extern void jl_no_such_function(void);\n"
+                      "void pkg_extra(void) { jl_no_such_function(); }\n")
+    extra = compile_c(source, parse_target("windows-x86_64"), tmp_path / "extra.o")
+    with pytest.raises(LinkError) as err:
+        link_image([ARCHIVES / "1.13-windows-x86_64.a", extra], tmp_path / "bad.dll", target="windows-x86_64",
+                   julia_home=_windows_home(), stub_missing=True)
+    assert "__declspec(dllimport) jl_no_such_function" in err.value.output
+    advice = " ".join(err.value.advice)
+    assert "`jl_no_such_function` is referenced" in advice and "`__declspec" not in advice
+
+
+@pytest.mark.parametrize("version", ["garbage", "1.2.3.4", "65536.0", "1.2.300", "", "1..2", " 1.2", "1.2.3;"])
+def test_a_bad_library_version_is_a_usage_error(tmp_path: Path, version: str) -> None:
+    """--library-version went to LLD as given: ld64.lld failed (exit 5, 'malformed version') for macOS, and
+    it was ignored for the other OSes. It is a usage error (rc 2) before anything runs."""
+    from click.testing import CliRunner
+
+    from pylinkjl.cli import main
+
+    for target in ("macos-arm64", "linux-x86_64"):
+        done = CliRunner().invoke(main, ["link", str(ARCHIVES / "1.13-macos-aarch64.a"), "-o",
+                                         str(tmp_path / "sys.dylib"), "--target", target, "--kind", "sysimage",
+                                         "--library-version", version])
+        assert done.exit_code == 2, done.output
+        assert "--library-version" in done.output and "Traceback" not in done.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_library_version_is_refused_for_a_package_image(tmp_path: Path) -> None:
+    from pylinkjl.errors import TargetError
+
+    with pytest.raises(TargetError, match="package image"):
+        link_image(ARCHIVES / "1.13-macos-aarch64.a", tmp_path / "pkg.dylib", target="macos-arm64",
+                   library_version="1.2.3")
+
+
+def test_the_largest_library_version_links(tmp_path: Path) -> None:
+    from .toolnames import LLVM_OBJDUMP
+
+    out = link_image(ARCHIVES / "1.13-macos-aarch64.a", tmp_path / "sys.dylib", target="macos-arm64",
+                     kind="sysimage", library_version="65535.255.255").output
+    text = run_tool([LLVM_OBJDUMP, "--macho", "--dylib-id", "--dylibs-used", str(out)])
+    assert "current version 65535.255.255" in text
