@@ -107,3 +107,28 @@ def test_the_largest_library_version_links(tmp_path: Path) -> None:
                      kind="sysimage", library_version="65535.255.255").output
     text = run_tool([LLVM_OBJDUMP, "--macho", "--dylib-id", "--dylibs-used", str(out)])
     assert "current version 65535.255.255" in text
+
+
+@pytest.mark.parametrize("kind,archive_kind", [("sysimage", "pkgimage"), ("juliac-library", "pkgimage"),
+                                               ("pkgimage", "sysimage")])
+def test_link_verify_requires_the_kind_that_was_linked(tmp_path: Path, kind: str, archive_kind: str) -> None:
+    """`link --kind sysimage --verify` of a package image's archive said 'verification passed' and installed a
+    "system image" whose heap starts with a cache header (and `--kind pkgimage --verify` a system image's):
+    verify must find the kind that was linked, and the output stays as it was."""
+    from fixturegen.build import generate_archive
+    from fixturegen.spec import FixtureSpec
+    from pylinkjl.errors import VerificationError
+    from pylinkjl.target import parse_target
+
+    archive = (ARCHIVES / "1.13-linux-x86_64.a" if archive_kind == "pkgimage" else generate_archive(
+        FixtureSpec(parse_target("linux-x86_64"), layout="1.13", kind="sysimage"), tmp_path / "sys-o.a"))
+    out = tmp_path / "out.so"
+    out.write_bytes(b"the old image")
+    with pytest.raises(VerificationError) as err:
+        link_image(archive, out, target="linux-x86_64", julia_version="release-1.13", kind=kind, verify=True)
+    report = err.value.verify
+    assert report is not None and [c.name for c in report.failed] == ["image-kind"], report.render()
+    assert out.read_bytes() == b"the old image"
+    ok = link_image(archive, out, target="linux-x86_64", julia_version="release-1.13",
+                    kind="pkgimage" if archive_kind == "pkgimage" else "sysimage", verify=True)
+    assert ok.verify is not None and ok.verify.ok
