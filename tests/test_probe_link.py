@@ -132,3 +132,24 @@ def test_link_verify_requires_the_kind_that_was_linked(tmp_path: Path, kind: str
     ok = link_image(archive, out, target="linux-x86_64", julia_version="release-1.13",
                     kind="pkgimage" if archive_kind == "pkgimage" else "sysimage", verify=True)
     assert ok.verify is not None and ok.verify.ok
+
+
+def test_a_foreign_ji_names_the_output_not_the_removed_staging_file(tmp_path: Path) -> None:
+    """`link --ji OTHER.ji` said '<out dir>/.pylinkjl-<token>/pkg.so: does not belong to OTHER.ji', naming a
+    staged file that is gone when the message is read."""
+    import shutil
+
+    from pylinkjl.errors import InputError
+
+    from .realdata import require_real
+
+    ji = require_real() / "kanji709__SimGBS.jl/linux-x86_64/compiled/v1.10/Glob/3FzEV_ujJ6A.ji"
+    own = tmp_path / ji.name
+    shutil.copyfile(ji, own)
+    out = tmp_path / "pkg.so"
+    with pytest.raises(InputError) as err:
+        link_image(ARCHIVES / "1.13-linux-x86_64.a", out, target="linux-x86_64", julia_version="release-1.13",
+                   ji=own)
+    assert err.value.path == out and "the new image does not belong" in str(err.value)
+    assert ".pylinkjl-" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ji.name]
