@@ -153,3 +153,20 @@ def test_a_foreign_ji_names_the_output_not_the_removed_staging_file(tmp_path: Pa
     assert err.value.path == out and "the new image does not belong" in str(err.value)
     assert ".pylinkjl-" not in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == [ji.name]
+
+
+@pytest.mark.parametrize("kind", ["sysimage", "juliac-library"])
+def test_ji_with_a_system_image_kind_is_a_usage_error_before_lld(tmp_path: Path, kind: str) -> None:
+    """`link --kind sysimage --ji X.ji` ran LLD and then failed the pairing (exit 3): a system image has no
+    .ji. It is a usage error (rc 2) before anything runs."""
+    from click.testing import CliRunner
+
+    from pylinkjl.cli import main
+
+    ji = tmp_path / "x.ji"
+    ji.write_bytes(b"not looked at")
+    done = CliRunner().invoke(main, ["link", str(ARCHIVES / "1.13-linux-x86_64.a"), "-o", str(tmp_path / "s.so"),
+                                     "--target", "linux-x86_64", "--kind", kind, "--ji", str(ji), "-v"])
+    assert done.exit_code == 2, done.output
+    assert "has no .ji" in done.output and "running:" not in done.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ji"]

@@ -281,7 +281,13 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool =
     cache is resealed for it, both before anything is renamed. Raises LinkError (LLD failed or timed out),
     LinkOutputError (LLD's output is not a complete image), VerificationError, InputError (the .ji does
     not belong to the image), Interrupted (Ctrl-C), or the errors of stub-library generation;
-    MissingLibraryError for a plan made with ``allow_missing`` that lacks some."""
+    MissingLibraryError for a plan made with ``allow_missing`` that lacks some; TargetError for ``ji`` with a
+    system image or juliac library (only a package image has a .ji), before anything runs."""
+    if ji is not None and plan.profile.kind != "pkgimage":
+        from pylinkjl.errors import TargetError
+
+        raise TargetError(f"--ji {ji} reseals a package image's cache; a {plan.profile.kind} has no .ji "
+                          "(link it without --ji, or with --kind pkgimage)")
     if plan.missing:
         from pylinkjl.errors import MissingLibraryError
 
