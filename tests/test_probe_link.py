@@ -170,3 +170,22 @@ def test_ji_with_a_system_image_kind_is_a_usage_error_before_lld(tmp_path: Path,
     assert done.exit_code == 2, done.output
     assert "has no .ji" in done.output and "running:" not in done.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ji"]
+
+
+def _coff_globals(tmp_path: Path, n: int) -> Path:
+    from .test_link_sysimage import _many_globals
+
+    return _many_globals(tmp_path, n)
+
+
+def test_export_limit_counts_the_entry_stub_pylinkjl_adds(tmp_path: Path) -> None:
+    """65,535 globals passed the check before LLD, but the entry stub pylinkjl injects exports
+    _DllMainCRTStartup too: LLD failed 'too many exported symbols (got 65536, max 65535)', exit 5. The
+    check counts it (exit 3, before LLD)."""
+    from pylinkjl.errors import InputError
+
+    obj = _coff_globals(tmp_path, 65535)
+    with pytest.raises(InputError, match="65536 global symbols") as err:
+        link_image(obj, tmp_path / "sys.dll", target="windows-x86_64", julia_version="1.12", kind="sysimage")
+    assert err.value.exit_code == 3 and "entry stub" in str(err.value)
+    assert not (tmp_path / "sys.dll").exists()
