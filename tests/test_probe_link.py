@@ -189,3 +189,15 @@ def test_export_limit_counts_the_entry_stub_pylinkjl_adds(tmp_path: Path) -> Non
         link_image(obj, tmp_path / "sys.dll", target="windows-x86_64", julia_version="1.12", kind="sysimage")
     assert err.value.exit_code == 3 and "entry stub" in str(err.value)
     assert not (tmp_path / "sys.dll").exists()
+
+
+def test_a_dll_with_exactly_65535_exports_verifies(tmp_path: Path) -> None:
+    """LLD numbers exports 1..65535 and writes a DLL with 65,535 of them (it refuses 65,536); verify's
+    pe-export-count failed it ('65535 exports: PE export ordinals stop at 65535')."""
+    from pylinkjl.images.verify import verify_image
+
+    obj = _coff_globals(tmp_path, 65534)  # + the entry stub's _DllMainCRTStartup
+    out = link_image(obj, tmp_path / "sys.dll", target="windows-x86_64", julia_version="1.12", kind="sysimage").output
+    check = verify_image(out)["pe-export-count"]
+    assert check.passed, check.reason
+    assert check.numbers["exports"] == 65535
