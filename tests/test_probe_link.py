@@ -3,6 +3,7 @@ system-image / juliac-library kinds: each test is a case that once went wrong.""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,31 @@ def test_a_dll_with_exactly_65535_exports_verifies(tmp_path: Path) -> None:
     check = verify_image(out)["pe-export-count"]
     assert check.passed, check.reason
     assert check.numbers["exports"] == 65535
+
+
+def _linux_home() -> Path:
+    return Path(require_runtime("manylinux_2_28_x86_64")["libjulia"]).parents[1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting tmpfs needs root (CI runs as root)")
+def test_a_full_cache_names_its_file_system(tmp_path: Path) -> None:
+    """The link-time copy of the real libjulia-internal (its soname rewritten) does not fit into a full
+    PYLINKJL_CACHE_DIR: the error said only 'cannot write the stub-library cache: No space left on device',
+    naming no path, no mount point and no free space (what every other full disk says)."""
+    import subprocess
+    import sys
+
+    point = tmp_path / "full"
+    point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)], check=True)
+    try:
+        done = subprocess.run([sys.executable, "-m", "pylinkjl", "link", str(ARCHIVES / "1.13-linux-x86_64.a"),
+                               "-o", str(tmp_path / "sys.so"), "--julia-home", str(_linux_home()), "--stub-missing",
+                               "--kind", "sysimage"], capture_output=True, text=True, timeout=120, check=False,
+                              env={**os.environ, "PYLINKJL_CACHE_DIR": str(point / "cache")})
+        assert done.returncode == 9, done.stderr
+        assert f"no space left on {point}" in done.stderr and str(point / "cache") in done.stderr, done.stderr
+        assert not [p for p in (point / "cache" / "stubs").iterdir()]  # no half-built folder is left
+        assert not (tmp_path / "sys.so").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)
