@@ -3,6 +3,7 @@ system-image / juliac-library kinds: each test is a case that once went wrong.""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,125 @@ def test_the_largest_library_version_links(tmp_path: Path) -> None:
                      kind="sysimage", library_version="65535.255.255").output
     text = run_tool([LLVM_OBJDUMP, "--macho", "--dylib-id", "--dylibs-used", str(out)])
     assert "current version 65535.255.255" in text
+
+
+@pytest.mark.parametrize("kind,archive_kind", [("sysimage", "pkgimage"), ("juliac-library", "pkgimage"),
+                                               ("pkgimage", "sysimage")])
+def test_link_verify_requires_the_kind_that_was_linked(tmp_path: Path, kind: str, archive_kind: str) -> None:
+    """`link --kind sysimage --verify` of a package image's archive said 'verification passed' and installed a
+    "system image" whose heap starts with a cache header (and `--kind pkgimage --verify` a system image's):
+    verify must find the kind that was linked, and the output stays as it was."""
+    from fixturegen.build import generate_archive
+    from fixturegen.spec import FixtureSpec
+    from pylinkjl.errors import VerificationError
+    from pylinkjl.target import parse_target
+
+    archive = (ARCHIVES / "1.13-linux-x86_64.a" if archive_kind == "pkgimage" else generate_archive(
+        FixtureSpec(parse_target("linux-x86_64"), layout="1.13", kind="sysimage"), tmp_path / "sys-o.a"))
+    out = tmp_path / "out.so"
+    out.write_bytes(b"the old image")
+    with pytest.raises(VerificationError) as err:
+        link_image(archive, out, target="linux-x86_64", julia_version="release-1.13", kind=kind, verify=True)
+    report = err.value.verify
+    assert report is not None and [c.name for c in report.failed] == ["image-kind"], report.render()
+    assert out.read_bytes() == b"the old image"
+    ok = link_image(archive, out, target="linux-x86_64", julia_version="release-1.13",
+                    kind="pkgimage" if archive_kind == "pkgimage" else "sysimage", verify=True)
+    assert ok.verify is not None and ok.verify.ok
+
+
+def test_a_foreign_ji_names_the_output_not_the_removed_staging_file(tmp_path: Path) -> None:
+    """`link --ji OTHER.ji` said '<out dir>/.pylinkjl-<token>/pkg.so: does not belong to OTHER.ji', naming a
+    staged file that is gone when the message is read."""
+    import shutil
+
+    from pylinkjl.errors import InputError
+
+    from .realdata import require_real
+
+    ji = require_real() / "kanji709__SimGBS.jl/linux-x86_64/compiled/v1.10/Glob/3FzEV_ujJ6A.ji"
+    own = tmp_path / ji.name
+    shutil.copyfile(ji, own)
+    out = tmp_path / "pkg.so"
+    with pytest.raises(InputError) as err:
+        link_image(ARCHIVES / "1.13-linux-x86_64.a", out, target="linux-x86_64", julia_version="release-1.13",
+                   ji=own)
+    assert err.value.path == out and "the new image does not belong" in str(err.value)
+    assert ".pylinkjl-" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ji.name]
+
+
+@pytest.mark.parametrize("kind", ["sysimage", "juliac-library"])
+def test_ji_with_a_system_image_kind_is_a_usage_error_before_lld(tmp_path: Path, kind: str) -> None:
+    """`link --kind sysimage --ji X.ji` ran LLD and then failed the pairing (exit 3): a system image has no
+    .ji. It is a usage error (rc 2) before anything runs."""
+    from click.testing import CliRunner
+
+    from pylinkjl.cli import main
+
+    ji = tmp_path / "x.ji"
+    ji.write_bytes(b"not looked at")
+    done = CliRunner().invoke(main, ["link", str(ARCHIVES / "1.13-linux-x86_64.a"), "-o", str(tmp_path / "s.so"),
+                                     "--target", "linux-x86_64", "--kind", kind, "--ji", str(ji), "-v"])
+    assert done.exit_code == 2, done.output
+    assert "has no .ji" in done.output and "running:" not in done.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ji"]
+
+
+def _coff_globals(tmp_path: Path, n: int) -> Path:
+    from .test_link_sysimage import _many_globals
+
+    return _many_globals(tmp_path, n)
+
+
+def test_export_limit_counts_the_entry_stub_pylinkjl_adds(tmp_path: Path) -> None:
+    """65,535 globals passed the check before LLD, but the entry stub pylinkjl injects exports
+    _DllMainCRTStartup too: LLD failed 'too many exported symbols (got 65536, max 65535)', exit 5. The
+    check counts it (exit 3, before LLD)."""
+    from pylinkjl.errors import InputError
+
+    obj = _coff_globals(tmp_path, 65535)
+    with pytest.raises(InputError, match="65536 global symbols") as err:
+        link_image(obj, tmp_path / "sys.dll", target="windows-x86_64", julia_version="1.12", kind="sysimage")
+    assert err.value.exit_code == 3 and "entry stub" in str(err.value)
+    assert not (tmp_path / "sys.dll").exists()
+
+
+def test_a_dll_with_exactly_65535_exports_verifies(tmp_path: Path) -> None:
+    """LLD numbers exports 1..65535 and writes a DLL with 65,535 of them (it refuses 65,536); verify's
+    pe-export-count failed it ('65535 exports: PE export ordinals stop at 65535')."""
+    from pylinkjl.images.verify import verify_image
+
+    obj = _coff_globals(tmp_path, 65534)  # + the entry stub's _DllMainCRTStartup
+    out = link_image(obj, tmp_path / "sys.dll", target="windows-x86_64", julia_version="1.12", kind="sysimage").output
+    check = verify_image(out)["pe-export-count"]
+    assert check.passed, check.reason
+    assert check.numbers["exports"] == 65535
+
+
+def _linux_home() -> Path:
+    return Path(require_runtime("manylinux_2_28_x86_64")["libjulia"]).parents[1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting tmpfs needs root (CI runs as root)")
+def test_a_full_cache_names_its_file_system(tmp_path: Path) -> None:
+    """The link-time copy of the real libjulia-internal (its soname rewritten) does not fit into a full
+    PYLINKJL_CACHE_DIR: the error said only 'cannot write the stub-library cache: No space left on device',
+    naming no path, no mount point and no free space (what every other full disk says)."""
+    import subprocess
+    import sys
+
+    point = tmp_path / "full"
+    point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)], check=True)
+    try:
+        done = subprocess.run([sys.executable, "-m", "pylinkjl", "link", str(ARCHIVES / "1.13-linux-x86_64.a"),
+                               "-o", str(tmp_path / "sys.so"), "--julia-home", str(_linux_home()), "--stub-missing",
+                               "--kind", "sysimage"], capture_output=True, text=True, timeout=120, check=False,
+                              env={**os.environ, "PYLINKJL_CACHE_DIR": str(point / "cache")})
+        assert done.returncode == 9, done.stderr
+        assert f"no space left on {point}" in done.stderr and str(point / "cache") in done.stderr, done.stderr
+        assert not [p for p in (point / "cache" / "stubs").iterdir()]  # no half-built folder is left
+        assert not (tmp_path / "sys.so").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)

@@ -88,7 +88,9 @@ def plan_reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[s
     notes: list[str] = []
     problems = _pairing_problems(ji, image, pair)
     if problems and not force:
-        raise InputError(image, f"does not belong to {ji.path.name}: " + "; ".join(problems),
+        # a staged image is removed with its staging folder: name the output it would have become
+        shown, what = (lands_at, "the new image ") if lands_at is not None else (image, "")
+        raise InputError(shown, f"{what}does not belong to {ji.path.name}: " + "; ".join(problems),
                          hint="reseal only the image that was relinked from this cache's objects (--force skips this check)")
     notes += [f"ignored (--force): {p}" for p in problems]
     if ji.crc_ji_ok is False:

@@ -33,7 +33,7 @@ def check_pe_entry(view: BinaryView) -> CheckResult:
 
 def check_pe_exports(view: BinaryView) -> CheckResult:
     n = view.export_count
-    if n >= 65535:
+    if n > 65535:  # ordinals 1..65535 (LLD numbers from 1 and refuses the 65,536th)
         return failed("pe-export-count", f"{n} exports: PE export ordinals stop at 65535", exports=n)
     return passed("pe-export-count", f"{n} exports (limit 65535)", exports=n)
 

@@ -24,13 +24,15 @@ _UNPACKERS = {False: "jl_image_unpack_uncomp", True: "jl_image_unpack_zstd"}
 _SPLIT_UNPACKERS = ("jl_image_unpack_split", "jl_image_unpack_split_zstd")  # master, heap in the .ji
 
 
-def check_image_kind(kind: KindInfo, expected: str | None = None) -> CheckResult:
+def check_image_kind(kind: KindInfo, expected: str | tuple[str, ...] | None = None) -> CheckResult:
+    """``expected``: the kind required, or several of which any will do (None: any)."""
     nums = kind.to_dict()
-    if expected is not None and expected != kind.kind:
+    wanted = (expected,) if isinstance(expected, str) else expected
+    if wanted is not None and kind.kind not in wanted:
         from pylinkjl.images.kind import KIND_NAMES
 
-        return failed("image-kind", f"a {kind.name} ({kind.reason}), not a {KIND_NAMES.get(expected, expected)}",
-                      **nums)
+        names = " or ".join(KIND_NAMES.get(k, k) for k in wanted)
+        return failed("image-kind", f"a {kind.name} ({kind.reason}), not a {names}", **nums)
     return passed("image-kind", f"{kind.name}: {kind.reason}", **nums)
 
 

@@ -71,9 +71,9 @@ def _object_checks(view: BinaryView, info: ImageInfo, obj: Path) -> list[CheckRe
 
 
 def verify_view(view: BinaryView, *, object: str | Path | None = None, target: Target | None = None,
-                julia_version: str | None = None, kind: str | None = None) -> Report:
+                julia_version: str | None = None, kind: str | tuple[str, ...] | None = None) -> Report:
     """Run every check on an opened image (``target`` parsed already, by :func:`verify_image`); ``kind``: the
-    image kind expected (package-image, system-image, juliac-library), None to accept any."""
+    image kind expected (package-image, system-image, juliac-library; a tuple: any of them), None to accept any."""
     report = Report(view.path)
     fmt_check, _found = checks.check_format(view, target)
     report.add(fmt_check)
@@ -103,7 +103,7 @@ def verify_view(view: BinaryView, *, object: str | Path | None = None, target: T
 
 
 def verify_image(path: str | Path, *, object: str | Path | None = None, target: Target | str | None = None,
-                 julia_version: str | None = None, kind: str | None = None) -> Report:
+                 julia_version: str | None = None, kind: str | tuple[str, ...] | None = None) -> Report:
     """Verify the image at ``path``; see the module docstring. Raises InputError when the file cannot be
     read as an image at all (a Report with failed checks otherwise)."""
     from pylinkjl.binfmt.lief import open_binary

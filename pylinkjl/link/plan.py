@@ -285,13 +285,15 @@ def _entry_stub(target: Target, prof: Profile, summary: InputSummary, exact: boo
 PE_EXPORT_LIMIT = 65535  # PE export ordinals are 16-bit
 
 
-def check_export_limit(summary: InputSummary, inputs: Sequence[Path]) -> None:
+def check_export_limit(summary: InputSummary, inputs: Sequence[Path], added: int = 0) -> None:
     """``--export-all-symbols`` exports every global the inputs define; more than 65,535 cannot be numbered
-    (LLD: "too many exported symbols", PackageCompiler.jl#892, #1099). Checked before LLD runs."""
-    n = summary.defined_count
+    (LLD: "too many exported symbols", PackageCompiler.jl#892, #1099). Checked before LLD runs. ``added``:
+    globals of the objects pylinkjl adds (the entry stub's ``_DllMainCRTStartup`` is exported too)."""
+    n = None if summary.defined_count is None else summary.defined_count + added
     if n is not None and n > PE_EXPORT_LIMIT:
         raise InputError(inputs[0] if len(inputs) == 1 else None,
-                         f"defines {n} global symbols, which --export-all-symbols would export; a DLL's export "
+                         f"defines {n} global symbols{' (with the entry stub pylinkjl adds)' if added else ''}, "
+                         "which --export-all-symbols would export; a DLL's export "
                          f"ordinals stop at {PE_EXPORT_LIMIT}",
                          hint="put fewer packages into the image, or link for Julia < 1.11 (PackageCompiler exports "
                               "all symbols only from 1.11 on)")
@@ -379,7 +381,7 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
     if libs.renamed:  # the tree has these only under runtime names, or needs a link-time alias
         draft.body = [libs.renamed.get(a[2:], a) if a.startswith("-l") else a for a in draft.body]
     if "--export-all-symbols" in draft.body:
-        check_export_limit(summary, request.inputs)
+        check_export_limit(summary, request.inputs, added=1 if entry.inject else 0)
     draft.body += [f"-L{d}" for d in libs.extra_dirs]  # after Julia's folders: real libraries win where they exist
     applied += deviate("command")
     if request.threads is not None:  # pylinkjl's own addition for batch work, not part of Julia's command

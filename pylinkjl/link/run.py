@@ -213,13 +213,19 @@ def _check_disk_full(plan: LinkPlan, returncode: int, output: str) -> None:
         raise err
 
 
+# What verify must find for each link --kind: a system image linked from a package image's archive (or the
+# other way round) is not what was asked for. A juliac library is a system image with @ccallable exports.
+IMAGE_KINDS_OF_LINK = {"pkgimage": ("package-image",), "sysimage": ("system-image", "juliac-library"),
+                       "juliac-library": ("juliac-library", "system-image")}
+
+
 def _verify_staged(plan: LinkPlan) -> Report:
-    """Verify the staged image; the report names the output it will become."""
+    """Verify the staged image (it must be of the kind linked); the report names the output it will become."""
     from pylinkjl.images.verify import verify_image
 
     with _VERIFY_LOCK:
         report = verify_image(plan.staged_output, object=plan.request.inputs[0], target=plan.target,
-                              julia_version=plan.julia_version)
+                              julia_version=plan.julia_version, kind=IMAGE_KINDS_OF_LINK[plan.profile.kind])
     report.path = plan.output
     if not report.ok:
         raise VerificationError(f"{plan.output} failed verification: the new image was discarded", verify=report)
@@ -279,7 +285,13 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool =
     that once per folder). Raises LinkError (LLD failed or timed out),
     LinkOutputError (LLD's output is not a complete image), VerificationError, InputError (the .ji does
     not belong to the image), Interrupted (Ctrl-C), or the errors of stub-library generation;
-    MissingLibraryError for a plan made with ``allow_missing`` that lacks some."""
+    MissingLibraryError for a plan made with ``allow_missing`` that lacks some; TargetError for ``ji`` with a
+    system image or juliac library (only a package image has a .ji), before anything runs."""
+    if ji is not None and plan.profile.kind != "pkgimage":
+        from pylinkjl.errors import TargetError
+
+        raise TargetError(f"--ji {ji} reseals a package image's cache; a {plan.profile.kind} has no .ji "
+                          "(link it without --ji, or with --kind pkgimage)")
     if plan.missing:
         from pylinkjl.errors import MissingLibraryError
 

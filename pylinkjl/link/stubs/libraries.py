@@ -427,7 +427,9 @@ def ensure_stub_set(stubs: StubSet, lld_path: str) -> Path:
     except OSError as err:
         from pylinkjl.errors import filesystem_error
 
+        # a failed write (ENOSPC) names no file: then the cache folder is the place to name
         raise filesystem_error(err, "write the stub-library cache (PYLINKJL_CACHE_DIR, else ~/.cache/pylinkjl)",
+                               err.filename if err.filename is not None else dest,
                                hint="point PYLINKJL_CACHE_DIR at a writable folder") from None
     return dest
 
