@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pylinkjl.binfmt.codepatterns import getter_slot, thunk_slot
 from pylinkjl.errors import InputError
+from pylinkjl.images.layout import lookup
 from pylinkjl.images.report import CheckResult, failed, passed
 from pylinkjl.images.report import not_applicable as na
 
@@ -70,7 +71,7 @@ def check_heap_checksum(view: BinaryView, info: ImageInfo, heap: Heap | None) ->
     """``jl_system_image_checksum`` (release-1.13 line, master) is the CRC-32C of the decompressed heap."""
     if info.layout != "1.13":
         return na("heap-checksum", f"{info.layout_name} images carry no jl_system_image_checksum")
-    addr = view.export_address("jl_system_image_checksum") or view.symbol_address("jl_system_image_checksum")
+    addr = lookup(view, "jl_system_image_checksum")
     if addr is None:
         return failed("heap-checksum", "jl_system_image_checksum is not defined")
     try:
@@ -129,7 +130,7 @@ def check_image_unpack(view: BinaryView, info: ImageInfo, heap: Heap | None) -> 
     """``jl_image_unpack`` (release-1.13 line, master) points to the runtime's unpacker that fits the heap."""
     if info.layout != "1.13":
         return na("image-unpack", f"{info.layout_name} images have no jl_image_unpack")
-    slot = view.export_address("jl_image_unpack") or view.symbol_address("jl_image_unpack")
+    slot = lookup(view, "jl_image_unpack")
     if slot is None:
         return failed("image-unpack", "jl_image_unpack is not defined")
     name, how = pointer_target(view, slot)
@@ -158,7 +159,7 @@ def check_rtld_consistency(view: BinaryView, info: ImageInfo) -> CheckResult:
     if marker is None:
         return failed("rtld-consistency", "the image defines neither get_jl_RTLD_DEFAULT_handle_addr nor "
                                           "jl_RTLD_DEFAULT_handle_pointer")
-    addr = view.export_address(marker) or view.symbol_address(marker)
+    addr = lookup(view, marker)
     assert addr is not None
     if marker == "jl_RTLD_DEFAULT_handle_pointer":
         slot: int | None = addr
