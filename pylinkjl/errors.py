@@ -253,7 +253,7 @@ def filesystem_error(err: OSError, doing: str, path: str | os.PathLike[str] | No
 def no_space(path: Path, doing: str, *, cause: str = "No space left on device", errno: int | None = 28,
              details: list[str] | None = None) -> NoSpaceError:
     """A NoSpaceError naming the device: "no space left on <mount point> (<device>, N bytes free of M)"."""
-    from pylinkjl.filesystem import describe_free_space
+    from pylinkjl.fs.space import describe_free_space
 
     return NoSpaceError(path, doing, f"no space left on {describe_free_space(path)}", errno=errno,
                         details=[f"system error: {cause}", *(details or [])])

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl import leftovers
 from pylinkjl.caches.depot import scan_depot
 from pylinkjl.caches.reseal import plan_reseal, stage_reseal
+from pylinkjl.fs import leftovers
 from pylinkjl.link.api import link_image
 from pylinkjl.target import parse_target
 

@@ -4,7 +4,7 @@ Each item reads its inputs and writes its output; with a ``.ji`` it reads and re
 run in parallel, so an item that writes a file another item reads or writes would destroy that item's
 input or race with it (item 0's output is item 1's archive; ``dup.so`` and ``sub/../dup.so``; a hard link
 or a symlink to another item's file). Files are compared by resolved path and by identity
-(:mod:`pylinkjl.fileid`), and such an item is refused with an InputError naming both items:
+(:mod:`pylinkjl.fs.identity`), and such an item is refused with an InputError naming both items:
 
 - an item may not write a file that is an input or a ``.ji`` of any item (itself included): the writer is
   refused and the file stays intact;
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pylinkjl.errors import InputError
-from pylinkjl.fileid import Key, file_keys
+from pylinkjl.fs.identity import Key, file_keys
 
 _HINT = "give every item its own output (and .ji), none of them another item's input"
 

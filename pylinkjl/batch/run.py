@@ -140,9 +140,9 @@ def _plan_item(index: int, item: BatchItem, *, target: Target | None, julia_vers
 def before_running(batch: Sequence[BatchItem], target: Target | None, out_dir: Path | None) -> dict[int, InputError]:
     """What the whole batch settles before anything runs: the items whose output (or .ji) is another item's
     input or output (:mod:`pylinkjl.batch.claims`) are refused, and what killed pylinkjl processes left in
-    the output folders is removed (once per folder, :mod:`pylinkjl.leftovers`). An item with a bad target
+    the output folders is removed (once per folder, :mod:`pylinkjl.fs.leftovers`). An item with a bad target
     reads and writes nothing (planning reports it)."""
-    from pylinkjl.leftovers import clean_stale
+    from pylinkjl.fs.leftovers import clean_stale
 
     uses = []
     for index, item in enumerate(batch):

@@ -4,7 +4,7 @@ that should not be there (orphans, leftovers).
 ``compiled/v*/<Package>/`` holds ``<slug>_<slug>.ji`` + ``.so``/``.dylib``/``.dll`` pairs. A
 ``.ji`` with native code whose image is gone, an image whose ``.ji`` is gone, a ``.dSYM`` without
 its image, ``jl_XXXXXX`` temporaries of an interrupted precompile, and the staging folders and reseal
-temporaries of a pylinkjl that was killed (provably stale only: :mod:`pylinkjl.leftovers`) are named. Files are read in
+temporaries of a pylinkjl that was killed (provably stale only: :mod:`pylinkjl.fs.leftovers`) are named. Files are read in
 a small thread pool: the CRCs run in C without the GIL, so the scan is bound by the disk.
 """
 
@@ -32,7 +32,7 @@ from pylinkjl.caches.verdict import (
     verdict,
 )
 from pylinkjl.errors import InputError, PylinkjlError
-from pylinkjl.leftovers import RESEAL_SUFFIX, STAGING_PREFIX, find_stale
+from pylinkjl.fs.leftovers import RESEAL_SUFFIX, STAGING_PREFIX, find_stale
 
 log = logging.getLogger("pylinkjl.caches.depot")
 

@@ -25,7 +25,7 @@ import crc32c
 from pylinkjl.binfmt.extent import image_problem
 from pylinkjl.caches.ji import JiFile, crc32c_file, mapped, read_ji
 from pylinkjl.errors import InputError, filesystem_error
-from pylinkjl.leftovers import RESEAL_SUFFIX, clean_stale, lock
+from pylinkjl.fs.leftovers import RESEAL_SUFFIX, clean_stale, lock
 
 log = logging.getLogger("pylinkjl.caches.reseal")
 
@@ -185,7 +185,7 @@ def _pairing_problems(ji: JiFile, image: Path, pair: dict[str, Any]) -> list[str
 
 def _write_resealed(ji: JiFile, trailer: bytes) -> StagedJi:
     """Copy the ``.ji`` without its 8-byte trailer plus the new trailer to a temporary file beside
-    it, fsync, and keep the mode; the file stays locked (pylinkjl.leftovers) until it is renamed."""
+    it, fsync, and keep the mode; the file stays locked (pylinkjl.fs.leftovers) until it is renamed."""
     target = ji.path
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=RESEAL_SUFFIX, dir=target.parent)

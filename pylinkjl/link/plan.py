@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pylinkjl.errors import InputError, PylinkjlError, TargetError, filesystem_error
-from pylinkjl.fileid import how_same
-from pylinkjl.leftovers import STAGING_PREFIX
+from pylinkjl.fs.identity import how_same
+from pylinkjl.fs.leftovers import STAGING_PREFIX
 from pylinkjl.link.deviations import Draft, Stage, apply_deviations
 from pylinkjl.link.host import HostFacts, gather_host_facts
 from pylinkjl.link.inputs import InputSummary, examine_inputs

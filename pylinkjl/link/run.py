@@ -1,7 +1,7 @@
 """Running a LinkPlan, from start to finish, in this order:
 
     stage      a fresh folder beside the output (``.pylinkjl-XXXX``), locked while this process lives;
-               what killed links left in that folder is removed first (pylinkjl.leftovers); stub
+               what killed links left in that folder is removed first (pylinkjl.fs.leftovers); stub
                libraries made if needed
     LLD        writes into the staging folder (through a response file when the line is too long)
     output     the staged file must be a complete image of the target's format and architecture
@@ -40,8 +40,9 @@ from pylinkjl.errors import (
     filesystem_error,
     no_space,
 )
-from pylinkjl.filesystem import folders_for, free_bytes
-from pylinkjl.leftovers import clean_stale, make_staging, release, remove_flat
+from pylinkjl.fs.folders import folders_for
+from pylinkjl.fs.leftovers import clean_stale, make_staging, release, remove_flat
+from pylinkjl.fs.space import free_bytes
 from pylinkjl.link.plan import LinkPlan
 from pylinkjl.link.stubs.libraries import ensure_stub_set
 from pylinkjl.process import run_process, signal_number
@@ -121,7 +122,7 @@ def response_file_argv(plan: LinkPlan, rsp_path: Path) -> list[str]:
 
 def _check_ji(plan: LinkPlan, ji: Path) -> None:
     """The .ji to reseal is neither the output nor an input (the link would overwrite it, or reseal its input)."""
-    from pylinkjl.fileid import how_same
+    from pylinkjl.fs.identity import how_same
 
     for other, what in [(plan.output, "the output"), *((p, "an input") for p in plan.request.inputs)]:
         same = how_same(ji, other)
@@ -281,7 +282,7 @@ def execute(plan: LinkPlan, *, force_response_file: bool = False, verify: bool =
             ji: str | os.PathLike[str] | None = None, clean: bool = True) -> LinkResult:
     """Run the plan (see the module docstring): with ``verify`` the image is verified, with ``ji`` that
     cache is resealed for it, both before anything is renamed. ``clean``: first remove what killed
-    pylinkjl processes left in the output folder (:func:`pylinkjl.leftovers.clean_stale`; a batch does
+    pylinkjl processes left in the output folder (:func:`pylinkjl.fs.leftovers.clean_stale`; a batch does
     that once per folder). Raises LinkError (LLD failed or timed out),
     LinkOutputError (LLD's output is not a complete image), VerificationError, InputError (the .ji does
     not belong to the image), Interrupted (Ctrl-C), or the errors of stub-library generation;

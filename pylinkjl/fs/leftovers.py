@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("pylinkjl.leftovers")
+log = logging.getLogger("pylinkjl.fs.leftovers")
 
 STAGING_PREFIX = ".pylinkjl-"
 RESEAL_SUFFIX = ".reseal"

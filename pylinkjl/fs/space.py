@@ -1,15 +1,9 @@
-"""What pylinkjl needs from the file system it writes to: which device a path is on and how much room is
-left (for "no space left on <device>"), and folders made for an output that are removed again when the
-command fails. The errors themselves are errors.FileSystemError and its subclasses."""
+"""Which device a path is on and how much room is left there (for "no space left on <device>")."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-from pylinkjl.errors import filesystem_error
 
 
 def _existing(path: Path) -> Path:
@@ -64,34 +58,3 @@ def describe_free_space(path: Path) -> str:
     except (OSError, AttributeError):
         pass
     return f"{mount} ({'; '.join(parts)})" if parts else str(mount)
-
-
-@contextmanager
-def folders_for(path: Path) -> Iterator[list[Path]]:
-    """Create the missing parent folders of ``path``; remove those it created (deepest first, only if
-    empty) when the block raises. Yields the list of folders created. Raises FileSystemError."""
-    missing: list[Path] = []
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        missing.append(parent)
-        parent = parent.parent
-    created: list[Path] = []
-    try:
-        for folder in reversed(missing):
-            try:
-                folder.mkdir()
-            except FileExistsError as err:
-                if not folder.is_dir():
-                    raise filesystem_error(err, "create a folder for the output", folder) from None
-                continue
-            except OSError as err:
-                raise filesystem_error(err, "create a folder for the output", folder) from None
-            created.append(folder)
-        yield created
-    except BaseException:
-        for folder in reversed(created):
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-        raise
