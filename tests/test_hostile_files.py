@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pylinkjl.binfmt.files import MAX_FILE_BYTES
-from pylinkjl.caches.verdict import inspect_path
+from pylinkjl.caches.inspection import inspect_path
 from pylinkjl.errors import InputError
 from pylinkjl.images.verify import verify_image
 from pylinkjl.target import Target, parse_target

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from pylinkjl.caches.flags import CacheFlags, flags_match, parse_session_flags
-from pylinkjl.caches.verdict import Session, inspect_image, inspect_ji, inspect_path
+from pylinkjl.caches.inspection import inspect_image, inspect_ji, inspect_path
+from pylinkjl.caches.verdict import Session
 from pylinkjl.cli.cputarget import cputarget_command
 from pylinkjl.cli.inspect import inspect_command
 from pylinkjl.errors import TargetError

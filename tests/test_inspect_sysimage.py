@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from fixturegen.build import generate_archive
 from fixturegen.spec import FixtureSpec
-from pylinkjl.caches.verdict import Session, inspect_image
+from pylinkjl.caches.inspection import inspect_image
+from pylinkjl.caches.verdict import Session
 from pylinkjl.cli import main as cli
 from pylinkjl.link.api import link_image
 from pylinkjl.target import parse_target

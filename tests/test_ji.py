@@ -12,8 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pylinkjl.binfmt.targetlist import TargetRecord, encode_target_list
+from pylinkjl.caches.crc import crc32c_file
+from pylinkjl.caches.embedded import find_embedded_header
 from pylinkjl.caches.flags import CacheFlags
-from pylinkjl.caches.ji import JI_MAGIC, crc32c_file, find_embedded_header, parse_ji_bytes, read_ji
+from pylinkjl.caches.ji import JI_MAGIC, parse_ji_bytes, read_ji
 from pylinkjl.errors import InputError
 
 from . import realdata

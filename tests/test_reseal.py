@@ -11,9 +11,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from pylinkjl.caches.inspection import inspect_ji
 from pylinkjl.caches.ji import read_ji
 from pylinkjl.caches.reseal import reseal
-from pylinkjl.caches.verdict import Session, inspect_ji
+from pylinkjl.caches.verdict import Session
 from pylinkjl.cli.reseal import reseal_command
 from pylinkjl.errors import InputError
 

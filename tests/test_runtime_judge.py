@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from fixturegen.build import generate_archive
 from fixturegen.spec import FixtureSpec
-from pylinkjl.caches.verdict import Session, inspect_image
+from pylinkjl.caches.inspection import inspect_image
+from pylinkjl.caches.verdict import Session
 from pylinkjl.cli import main
 from pylinkjl.cpu.sysimage import read_sysimage
 from pylinkjl.errors import InputError

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from pylinkjl.batch.run import BatchItem, relink_many
-from pylinkjl.caches.ji import crc32c_file, find_embedded_header, read_ji
+from pylinkjl.caches.crc import crc32c_file
+from pylinkjl.caches.embedded import find_embedded_header
+from pylinkjl.caches.ji import read_ji
 from pylinkjl.errors import InputError, LinkOutputError, VerificationError
 from pylinkjl.link.api import link_image
 from pylinkjl.target import Target, parse_target

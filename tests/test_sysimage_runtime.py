@@ -13,7 +13,8 @@ import pytest
 
 from fixturegen.build import generate_archive
 from fixturegen.spec import FixtureSpec
-from pylinkjl.caches.verdict import Session, inspect_image
+from pylinkjl.caches.inspection import inspect_image
+from pylinkjl.caches.verdict import Session
 from pylinkjl.images.judge import JudgeResult, judge_with_runtime
 from pylinkjl.link.api import link_image
 from pylinkjl.target import host_target, parse_target

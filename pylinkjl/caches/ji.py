@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import crc32c
 
 from pylinkjl.binfmt.extent import check_tail
+from pylinkjl.binfmt.files import mapped_view
 from pylinkjl.binfmt.targetlist import Layout, TargetRecord, decode_target_list
 from pylinkjl.caches.flags import CacheFlags
+from pylinkjl.caches.jicursor import MAX_NAME, Cursor
 from pylinkjl.errors import InputError
 from pylinkjl.target import FORMAT_OF_OS, os_of_kernel
 
@@ -45,8 +44,6 @@ JI_FLAG_SPLIT = 1 << 1
 HEAP_CHECKSUM_TAG = 0xFAFBFCFD
 
 # Plausibility caps (a header field beyond these is corruption, not data).
-_MAX_HEADER_STRING = 4096
-_MAX_NAME = 1 << 16
 _MAX_MODULES = 1 << 16
 _MAX_CLONE_TARGETS = 1 << 20
 
@@ -155,94 +152,11 @@ def format_uuid(value: int) -> str | None:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@contextmanager
-def mapped(path: Path) -> Iterator[memoryview]:
-    """The file's bytes as a read-only memoryview (memory-mapped; empty files give b""), through the one
-    opener (binfmt/files.py: regular files only, sizes checked first)."""
-    from pylinkjl.binfmt.files import mapped_view
-
-    with mapped_view(path) as view:
-        yield view
-
-
-def crc32c_file(path: Path) -> int:
-    """CRC-32C (Castagnoli, seed 0) of a whole file, as Julia's ``_crc32c`` computes it."""
-    with mapped(path) as data:
-        return int(crc32c.crc32c(data))
-
-
-class _Cursor:
-    def __init__(self, data: memoryview, path: Path, endian: str = "<") -> None:
-        self.data = data
-        self.path = path
-        self.pos = 0
-        self.end = len(data)
-        self.endian = endian
-
-    def fail(self, problem: str, at: int | None = None) -> InputError:
-        return InputError(self.path, problem, offset=self.pos if at is None else at)
-
-    def need(self, n: int, what: str) -> None:
-        if n < 0 or self.pos + n > self.end:
-            raise self.fail(f"{what}: needs {n} bytes but only {max(self.end - self.pos, 0)} remain "
-                            f"(truncated or corrupt .ji)")
-
-    def unpack(self, fmt: str, what: str) -> int:
-        size = struct.calcsize(fmt)
-        self.need(size, what)
-        value = struct.unpack_from(self.endian + fmt, self.data, self.pos)[0]
-        self.pos += size
-        return int(value) if not isinstance(value, float) else value  # type: ignore[return-value]
-
-    def u8(self, what: str) -> int:
-        return self.unpack("B", what)
-
-    def u32(self, what: str) -> int:
-        return self.unpack("I", what)
-
-    def i32(self, what: str) -> int:
-        return self.unpack("i", what)
-
-    def u64(self, what: str) -> int:
-        return self.unpack("Q", what)
-
-    def i64(self, what: str) -> int:
-        return self.unpack("q", what)
-
-    def f64(self, what: str) -> float:
-        size = 8
-        self.need(size, what)
-        value = float(struct.unpack_from(self.endian + "d", self.data, self.pos)[0])
-        self.pos += size
-        return value
-
-    def raw(self, n: int, what: str) -> bytes:
-        self.need(n, what)
-        out = bytes(self.data[self.pos:self.pos + n])
-        self.pos += n
-        return out
-
-    def cstring(self, what: str) -> str:
-        limit = min(self.end, self.pos + _MAX_HEADER_STRING)
-        chunk = bytes(self.data[self.pos:limit])
-        nul = chunk.find(b"\0")
-        if nul < 0:
-            why = " (truncated or corrupt .ji)" if limit == self.end else ""
-            raise self.fail(f"{what}: no terminating NUL within {len(chunk)} bytes{why}")
-        self.pos += nul + 1
-        return chunk[:nul].decode("utf-8", errors="replace")
-
-    def name(self, n: int, what: str) -> str:
-        if n < 0 or n > _MAX_NAME:
-            raise self.fail(f"{what}: length {n} is implausible", self.pos - 4)
-        return self.raw(n, what).decode("utf-8", errors="replace")
-
-
 def read_ji(path: str | os.PathLike[str], *, verify: bool = True) -> JiFile:
     """Read a ``.ji`` file. ``verify`` also computes the CRC of the ``.ji`` itself (the image's CRC
-    is compared by :mod:`pylinkjl.caches.verdict`). Raises InputError on anything malformed."""
+    is compared by :mod:`pylinkjl.caches.inspection`). Raises InputError on anything malformed."""
     p = Path(path)
-    with mapped(p) as data:
+    with mapped_view(p) as data:
         ji = _parse(data, p)
         if verify:
             ji.crc_ji_actual = int(crc32c.crc32c(data[:ji.size - 4]))
@@ -284,7 +198,7 @@ def _source_text_end(data: memoryview, srctextpos: int, endian: str) -> int | No
 
 
 def _parse(data: memoryview, path: Path) -> JiFile:
-    c = _Cursor(data, path)
+    c = Cursor(data, path)
     if len(data) < len(JI_MAGIC) or bytes(data[:8]) != JI_MAGIC:
         raise c.fail("not a Julia cache file (.ji): bad magic", 0)
     c.pos = 8
@@ -345,7 +259,7 @@ def _parse(data: memoryview, path: Path) -> JiFile:
                   gc_abi, header_flags, notes)
 
 
-def _modules(c: _Cursor, what: str, *, required: bool) -> list[ModuleRef]:
+def _modules(c: Cursor, what: str, *, required: bool) -> list[ModuleRef]:
     out: list[ModuleRef] = []
     while True:
         n = c.i32(f"{what}: name length")
@@ -363,14 +277,14 @@ def _modules(c: _Cursor, what: str, *, required: bool) -> list[ModuleRef]:
         out.append(ModuleRef(name, format_uuid(hi << 64 | lo), build))
 
 
-def _dependency_section(c: _Cursor, version: str) -> tuple[list[Dependency], int, list[str], int, int, list[str]]:
+def _dependency_section(c: Cursor, version: str) -> tuple[list[Dependency], int, list[str], int, int, list[str]]:
     totbytes = c.i64("dependency list size")
     start = c.pos
     if totbytes < 16 or start + totbytes > c.end - 8:
         raise c.fail(f"dependency list size {totbytes} does not fit in the file", start - 8)
     end = start + totbytes
     notes: list[str] = []
-    sub = _Cursor(c.data, c.path, c.endian)
+    sub = Cursor(c.data, c.path, c.endian)
     sub.pos, sub.end = start, end
     try:
         deps, requires, prefs = _dependencies(sub, _has_file_hashes(version))
@@ -397,14 +311,14 @@ def _has_file_hashes(version: str) -> bool:
     return (major, minor) >= (1, 11)
 
 
-def _dependencies(c: _Cursor, hashes: bool) -> tuple[list[Dependency], int, list[str]]:
+def _dependencies(c: Cursor, hashes: bool) -> tuple[list[Dependency], int, list[str]]:
     deps: list[Dependency] = []
     requires = 0
     while True:
         n = c.i32("dependency: path length")
         if n == 0:
             break
-        name = c.raw(n, "dependency: path") if 0 < n <= _MAX_NAME else None
+        name = c.raw(n, "dependency: path") if 0 < n <= MAX_NAME else None
         if name is None:
             raise c.fail(f"dependency: path length {n} is implausible", c.pos - 4)
         fsize = fhash = None
@@ -423,46 +337,3 @@ def _dependencies(c: _Cursor, hashes: bool) -> tuple[list[Dependency], int, list
     while (n := c.i32("preference name length")) != 0:
         prefs.append(c.name(n, "preference name"))
     return deps, requires, prefs
-
-
-@dataclass(frozen=True)
-class EmbeddedHeader:
-    """The cache header Julia writes in front of the heap inside the image (``jl_system_image_data``).
-    Its checksum equals the ``.ji``'s: the surest sign that a ``.ji`` and an image belong together."""
-
-    offset: int
-    julia_version: str
-    pkgimage_byte: int
-    heap_checksum: int
-    cache_flags_byte: int
-
-
-def find_embedded_header(data: bytes | memoryview, path: str | os.PathLike[str] = "<image>",
-                         *, max_candidates: int = 16) -> EmbeddedHeader | None:
-    """Find and parse the first well-formed format-12 cache header inside an image's bytes."""
-    view = memoryview(data)
-    raw: Any = data if isinstance(data, bytes) else view.obj  # bytes.find / mmap.find run in C
-    pos = 0
-    for _ in range(max_candidates):
-        pos = raw.find(JI_MAGIC, pos)
-        if pos < 0:
-            return None
-        c = _Cursor(view, Path(path))
-        c.pos = pos + len(JI_MAGIC)
-        try:
-            if c.unpack("H", "format") == FORMAT_CLASSIC and c.unpack("H", "BOM") == 0xFEFF:
-                c.u8("pointer size")
-                for what in ("OS", "arch"):
-                    c.cstring(what)
-                version = c.cstring("version")
-                c.cstring("branch")
-                c.cstring("commit")
-                pk = c.u8("pkgimage byte")
-                checksum = c.u64("checksum")
-                c.u64("datastartpos")
-                c.u64("dataendpos")
-                return EmbeddedHeader(pos, version, pk, checksum, c.u8("cache flags"))
-        except InputError:
-            pass
-        pos += 1
-    return None

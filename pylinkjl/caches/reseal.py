@@ -23,7 +23,9 @@ from typing import Any
 import crc32c
 
 from pylinkjl.binfmt.extent import image_problem
-from pylinkjl.caches.ji import JiFile, crc32c_file, mapped, read_ji
+from pylinkjl.binfmt.files import mapped_view
+from pylinkjl.caches.crc import crc32c_file
+from pylinkjl.caches.ji import JiFile, read_ji
 from pylinkjl.errors import InputError, filesystem_error
 from pylinkjl.fs.leftovers import RESEAL_SUFFIX, clean_stale, lock
 
@@ -71,7 +73,7 @@ def plan_reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[s
     together, and compute the new trailer. Writes nothing. Raises InputError (``force`` skips the
     pairing check, never the format checks). ``lands_at``: where a staged image will be renamed to
     (the result names that path)."""
-    from pylinkjl.caches.verdict import pair_check  # the report module; cheap, no LIEF at import
+    from pylinkjl.caches.inspection import pair_check  # the report module; cheap, no LIEF at import
 
     ji = read_ji(ji_path)
     if not ji.is_pkgimage:
@@ -101,7 +103,7 @@ def plan_reseal(ji_path: str | os.PathLike[str], image_path: str | os.PathLike[s
         notes.append(f"ignored (--force): {msg}")
     new_so = crc32c_file(image)
     endian = ">" if ji.byte_order == "big" else "<"
-    with mapped(ji.path) as data:
+    with mapped_view(ji.path) as data:
         body_crc = crc32c.crc32c(data[:ji.size - 8])
     so_bytes = struct.pack(endian + "I", new_so)
     new_ji = crc32c.crc32c(so_bytes, body_crc)

@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from pylinkjl.caches.flags import parse_session_flags
-from pylinkjl.caches.verdict import Session, inspect_path
+from pylinkjl.caches.inspection import inspect_path
+from pylinkjl.caches.verdict import Session
 from pylinkjl.cli.common import emit_json, reporting, setup_logging
 from pylinkjl.cpu.cpulist import parse_cpu_list
 from pylinkjl.cpu.sysimage import read_sysimage

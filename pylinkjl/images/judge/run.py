@@ -106,7 +106,7 @@ def _image_facts(image: Path) -> tuple[list[str], bytes, str]:
     except (PylinkjlError, ImportError) as exc:
         log.debug("cannot read the libraries %s needs: %s", image, exc)
     try:
-        from pylinkjl.caches.verdict import layout_version
+        from pylinkjl.caches.inspection import layout_version
         from pylinkjl.images.decode import read_image
 
         info = read_image(image)
