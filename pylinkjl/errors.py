@@ -132,8 +132,9 @@ class VerificationError(PylinkjlError):
 
 
 class Interrupted(PylinkjlError):
-    """Ctrl-C (SIGINT), SIGTERM, SIGHUP or SIGQUIT stopped the command; nothing was left behind. The exit
-    code is 128 + the signal number, as a shell reports a process killed by it (130 for Ctrl-C)."""
+    """Ctrl-C (SIGINT), SIGTERM, SIGHUP or SIGQUIT stopped the command; nothing half-done was left behind
+    (the message says whether the output was written: a signal during the final renames waits for them). The
+    exit code is 128 + the signal number, as a shell reports a process killed by it (130 for Ctrl-C)."""
 
     exit_code = 130
 

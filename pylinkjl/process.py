@@ -90,6 +90,35 @@ def signals_as_interrupt() -> Iterator[None]:
             signal.signal(sig, signal.SIG_DFL if old is None else old)
 
 
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Within this block catchable signals are recorded, not raised, so that a commit (the renames that put
+    an image and its ``.ji`` in place together) runs to its end; the first one recorded is raised again, to
+    whatever handler is then in place, as the block ends. Outside the main thread this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def record(signum: int, _frame: object) -> None:
+        held.append(signum)
+
+    previous = {}
+    for sig in CATCHABLE_SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, record)
+        except (OSError, ValueError):  # pragma: no cover - a platform without it
+            continue
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_DFL if old is None else old)
+        if held:
+            log.debug("%s arrived during a commit; delivered after it", signal.Signals(held[0]).name)
+            signal.raise_signal(held[0])
+
+
 @dataclass(frozen=True)
 class Completed:
     argv: tuple[str, ...]

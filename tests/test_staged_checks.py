@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import sys
 from pathlib import Path
@@ -18,8 +19,9 @@ from pylinkjl.batch.run import BatchItem, relink_many
 from pylinkjl.caches.crc import crc32c_file
 from pylinkjl.caches.embedded import find_embedded_header
 from pylinkjl.caches.ji import read_ji
-from pylinkjl.errors import InputError, LinkOutputError, VerificationError
+from pylinkjl.errors import InputError, Interrupted, LinkOutputError, VerificationError
 from pylinkjl.link.api import link_image
+from pylinkjl.process import signals_as_interrupt
 from pylinkjl.target import Target, parse_target
 
 from . import realdata
@@ -261,3 +263,28 @@ def test_a_failed_ji_rename_puts_the_old_image_back(tmp_path: Path, monkeypatch:
     with pytest.raises(OSError):
         link_image(sample(LINUX), fresh, target=LINUX, ji=ji)
     assert not fresh.exists() and fingerprint(ji) == ji_before and litter(fresh.parent) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: signal.Signals(s).name)
+def test_a_signal_between_the_renames_waits_for_the_second(sig: int, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal that arrives right after the image was renamed into place (before its .ji) does not leave a
+    half-installed pair: both renames finish, and the interrupt says that the output was written."""
+    out = tmp_path / "Pkg.so"
+    link_image(sample(LINUX), out, target=LINUX)
+    with open(out, "ab") as f:
+        f.write(b"\0")
+    ji = matching_ji(out, tmp_path / "Pkg.ji")
+    real_replace = os.replace
+
+    def replace_then_signal(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        real_replace(src, dst)
+        if Path(dst) == out:
+            os.kill(os.getpid(), sig)  # delivered at once to this (the main) thread
+
+    monkeypatch.setattr(os, "replace", replace_then_signal)
+    with signals_as_interrupt(), pytest.raises(Interrupted) as caught:
+        link_image(sample(LINUX), out, target=LINUX, ji=ji)
+    assert f"after {out} was written" in str(caught.value) and caught.value.exit_code == 128 + sig
+    assert read_ji(ji).crc_so == crc32c_file(out)  # the .ji was resealed for the new image too
+    assert litter(tmp_path) == []

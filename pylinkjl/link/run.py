@@ -45,7 +45,7 @@ from pylinkjl.fs.leftovers import clean_stale, make_staging, release, remove_fla
 from pylinkjl.fs.space import free_bytes
 from pylinkjl.link.plan import LinkPlan
 from pylinkjl.link.stubs.libraries import ensure_stub_set
-from pylinkjl.process import run_process, signal_number
+from pylinkjl.process import run_process, signal_number, signals_held
 
 if TYPE_CHECKING:
     from pylinkjl.caches.reseal import ResealPlan, ResealResult, StagedJi
@@ -321,6 +321,7 @@ def _execute_staged(plan: LinkPlan, force_response_file: bool, verify: bool,
     except OSError as err:
         raise filesystem_error(err, "create the staging folder beside the output", plan.staging_dir) from None
     staged_ji: StagedJi | None = None
+    committed = False
     try:
         lld_output, use_rsp, seconds = _run_lld(plan, force_response_file)
         size = check_staged_output(plan, lld_output)
@@ -331,8 +332,9 @@ def _execute_staged(plan: LinkPlan, force_response_file: bool, verify: bool,
 
             reseal = plan_reseal(ji, plan.staged_output, lands_at=plan.output)
             staged_ji = stage_reseal(reseal)
-        resealed = _install(plan, reseal, staged_ji)
-        staged_ji = None
+        with signals_held():  # a signal between the renames would leave a half-installed pair
+            resealed = _install(plan, reseal, staged_ji)
+            staged_ji, committed = None, True
         log.info("wrote %s (%d bytes)", plan.output, size)
         if resealed is not None and not resealed.written:
             log.info("%s already matched the new image: nothing to reseal", resealed.ji_path)
@@ -341,6 +343,10 @@ def _execute_staged(plan: LinkPlan, force_response_file: bool, verify: bool,
             log.warning("%s", text)
         return LinkResult(plan, plan.output, size, seconds, lld_output, use_rsp, report, resealed, warnings)
     except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM/SIGHUP/SIGQUIT under process.signals_as_interrupt
+        if committed:
+            raise Interrupted(f"interrupted after {plan.output} was written: the new image is complete and in place"
+                              + (" with its resealed .ji" if ji is not None else ""),
+                              signum=signal_number(err)) from None
         raise Interrupted("interrupted; the linker was stopped and no output was written",
                           signum=signal_number(err)) from None
     finally:
