@@ -30,9 +30,8 @@ def _fixture_root() -> Path:
     env = os.environ.get("PYLINKJL_FIXTURES")
     if env:
         return Path(env) / "alexwjung__dot_julia" / "linux-x86_64"
-    for cand in (FIXTURES, Path(os.environ.get("PYLINKJL_SHARED", "/work/shared")) / "fixtures/real/alexwjung__dot_julia/linux-x86_64"):
-        if cand.is_dir():
-            return cand
+    if FIXTURES.is_dir():  # tests.realdata: beside the repository, or PYLINKJL_SHARED
+        return FIXTURES
     raise FileNotFoundError("real fixtures not found (set PYLINKJL_FIXTURES to shared/fixtures/real)")
 
 
