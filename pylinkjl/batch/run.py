@@ -38,6 +38,9 @@ from pylinkjl.errors import InputError, PylinkjlError, TargetError, Verification
 from pylinkjl.target import Target, host_target, parse_target
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from pylinkjl.link.api import SharedLinkOptions
     from pylinkjl.link.plan import LinkPlan
 
 log = logging.getLogger("pylinkjl.batch.run")
@@ -210,10 +213,10 @@ def relink_many(items: Iterable[BatchItem | PathLike | Sequence[PathLike]], *, j
                 target: Target | str | None = None, julia_version: str | None = None,
                 out_dir: PathLike | None = None, verify: bool = False,
                 on_result: Callable[[ItemResult], None] | None = None, on_planned: Callable[[int], None] | None = None,
-                force_response_file: bool = False, **options: Any) -> list[ItemResult]:
+                force_response_file: bool = False, **options: Unpack[SharedLinkOptions]) -> list[ItemResult]:
     """Link every item, ``jobs`` at a time (default: the CPU count), and return one result per item in
     the order given. ``items`` are BatchItems, input paths, or lists of input paths. ``options`` are
-    LinkRequest fields shared by all items (``julia_home``, ``lld``, ``timeout``, ``stub_missing``, ...).
+    :func:`pylinkjl.link.api.link_request` keywords shared by all items (``julia_home``, ``lld``, ``timeout``, ``stub_missing``, ...).
 
     ``on_planned(n)`` is called once with the number of items; ``on_result`` once per item as it
     finishes (or fails to plan), always from the calling thread. Raises TargetError for a bad

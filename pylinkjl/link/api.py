@@ -22,11 +22,10 @@ from pylinkjl.target import Target, parse_target
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
 
-    class LinkOptions(TypedDict, total=False):
-        """The keywords of :func:`link_request`, for the functions that pass them on."""
+    class SharedLinkOptions(TypedDict, total=False):
+        """The keywords of :func:`link_request` that a batch shares among its items (each item has its own
+        target and Julia version; the batch sets LLD's threads)."""
 
-        target: Target | str | None
-        julia_version: str | None
         julia_home: PathLike | None
         debug: bool
         lld: PathLike | None
@@ -35,12 +34,18 @@ if TYPE_CHECKING:
         stub_missing: bool
         julia_exact: bool
         timeout: float | None
-        threads: int | None
         staging_token: str | None
         verbose: bool | None
         kind: str
         library_version: str | None
         allow_missing: bool
+
+    class LinkOptions(SharedLinkOptions, total=False):
+        """The keywords of :func:`link_request`, for the functions that pass them on."""
+
+        target: Target | str | None
+        julia_version: str | None
+        threads: int | None
 
 PathLike = str | os.PathLike[str]
 
