@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("pylinkjl.process")
 
@@ -52,6 +53,22 @@ def signal_number(exc: BaseException) -> int:
     return int(getattr(exc, "signum", signal.SIGINT))
 
 
+def _handle_catchable(handler: Callable[[int, object], None]) -> dict[signal.Signals, Any]:
+    """Install ``handler`` for every catchable signal; returns the handlers it replaced."""
+    previous: dict[signal.Signals, Any] = {}
+    for sig in CATCHABLE_SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except (OSError, ValueError):  # pragma: no cover - a platform without it
+            continue
+    return previous
+
+
+def _restore(previous: dict[signal.Signals, Any]) -> None:
+    for sig, old in previous.items():
+        signal.signal(sig, signal.SIG_DFL if old is None else old)
+
+
 @contextmanager
 def signals_as_interrupt() -> Iterator[None]:
     """Within this block the first SIGINT, SIGTERM, SIGHUP or SIGQUIT raises :class:`Signalled` in the
@@ -71,12 +88,7 @@ def signals_as_interrupt() -> Iterator[None]:
         fired = True
         raise Signalled(signum)
 
-    previous = {}
-    for sig in CATCHABLE_SIGNALS:
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except (OSError, ValueError):  # pragma: no cover - a platform without it
-            continue
+    previous = _handle_catchable(handler)
     # A signal recorded while the program was still starting up (pylinkjl/__main__.py defers them) counts
     # as arriving now.
     early = next((p for old in previous.values() for p in getattr(old, "pending", ())), None)
@@ -86,8 +98,7 @@ def signals_as_interrupt() -> Iterator[None]:
             raise Signalled(early)
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, signal.SIG_DFL if old is None else old)
+        _restore(previous)
 
 
 @contextmanager
@@ -103,17 +114,11 @@ def signals_held() -> Iterator[None]:
     def record(signum: int, _frame: object) -> None:
         held.append(signum)
 
-    previous = {}
-    for sig in CATCHABLE_SIGNALS:
-        try:
-            previous[sig] = signal.signal(sig, record)
-        except (OSError, ValueError):  # pragma: no cover - a platform without it
-            continue
+    previous = _handle_catchable(record)
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, signal.SIG_DFL if old is None else old)
+        _restore(previous)
         if held:
             log.debug("%s arrived during a commit; delivered after it", signal.Signals(held[0]).name)
             signal.raise_signal(held[0])
