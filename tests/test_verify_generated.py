@@ -328,7 +328,7 @@ def test_load_check_against_stubs_and_an_empty_runtime(build: Callable[[str, str
     empty.mkdir()
     res = load_check(b.image, runtime=empty)
     assert not res.loaded
-    assert res.missing_libraries == ["libjulia.so.1", "libjulia-internal.so.1"]
+    assert res.missing_libraries == ["libjulia.so.1.11", "libjulia-internal.so.1.11"]
     assert "ijl_apply_generic" in res.unresolved and "jl_RTLD_DEFAULT_handle" in res.unresolved
     check = check_load(b.image, runtime=empty)
     assert check.failed and "ijl_apply_generic" in check.reason
@@ -336,7 +336,8 @@ def test_load_check_against_stubs_and_an_empty_runtime(build: Callable[[str, str
 
 
 def test_load_check_names_a_symbol_the_runtime_lacks(build: Callable[[str, str], Built], tmp_path: Path) -> None:
-    """A runtime whose libjulia-internal lacks ijl_box_int64: dlopen(RTLD_NOW) fails and says which."""
+    """A runtime whose libjulia-internal lacks ijl_box_int64: dlopen(RTLD_NOW) fails and says which (named and
+    versioned as the 1.11 line's, or the loader would stop at the name or the symbol version first)."""
     from pylinkjl.images.load import load_check
     from pylinkjl.link.lld import find_lld
     from pylinkjl.link.stubs.libraries import build_stub_libraries, plan_stub_libraries
@@ -347,7 +348,7 @@ def test_load_check_names_a_symbol_the_runtime_lacks(build: Callable[[str, str],
     del imports["ijl_box_int64"]
     target = parse_target("linux-x86_64")
     libs = plan_stub_libraries(target, sorted(imports), [n for n, d in imports.items() if d],
-                               ["julia", "julia-internal"])
+                               ["julia", "julia-internal"], soname_version="1.11")
     runtime = tmp_path / "rt"
     build_stub_libraries(libs, target, str(find_lld().candidate.path), runtime)
     res = load_check(b.image, runtime=runtime)

@@ -81,11 +81,12 @@ class Libraries:
     missing: tuple[str, ...] = ()  # what the tree lacks, when planning anyway (a dry run)
 
 
-def _soname_version(target: Target, prof: Profile) -> str:
-    """libjulia's version suffix: ``.so.1`` on Linux; on macOS ``libjulia.1.dylib`` in 1.9 and
-    ``libjulia.1.11.dylib`` in 1.11 (both seen in real images; 1.10 and later assumed like 1.11)."""
-    if target.os != "macos":
-        return "1"
+def _soname_version(prof: Profile) -> str:
+    """The version in the names of libjulia / libjulia-internal, from the line's first version (every OS):
+    ``"1"`` before 1.10 (``libjulia.so.1``, ``@rpath/libjulia.1.dylib``), else ``"MAJOR.MINOR"``
+    (``libjulia.so.1.10``, ``@rpath/libjulia.1.11.dylib``). Seen in real images: Linux 1.9 and 1.10.10, macOS
+    1.9, 1.11 and 1.12; the 1.13.1 runtime's version definitions name ``libjulia.so.1.13`` (docs/julia-linking.md
+    §1.8)."""
     first = next(line.first for line in lines() if line.name == prof.line)
     return "1" if (first.major, first.minor) < (1, 10) else f"{first.major}.{first.minor}"
 
@@ -186,7 +187,7 @@ def resolve_libraries(prof: Profile, target: Target, tree: JuliaTree | None, sum
     if "libc" in missing_loaded:
         link_names.append("c")
     stub_libs = list(plan_stub_libraries(target, summary.undefined, summary.data_hints, link_names,
-                                         soname_version=_soname_version(target, prof),
+                                         soname_version=_soname_version(prof),
                                          julia_version=julia_version, provided=tuple(found))) if link_names else []
     if "dynamic_loader" in missing_loaded:
         stub_libs.append(_loader_stub(target))

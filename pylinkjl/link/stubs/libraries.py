@@ -4,9 +4,12 @@ A package image for another machine cannot be linked against that machine's Juli
 stand-ins built from the image's own undefined symbols (:mod:`pylinkjl.link.stubs.providers` says which library
 provides each one):
 
-* ELF: a shared object with the real soname (``libjulia.so.1``), built by LLD from a tiny relocatable
-  object that :mod:`pylinkjl.link.stubs.elfobject` writes byte by byte (typed, sized symbols; no assembler needed);
-* Mach-O: a ``.tbd`` v4 text stub with the real install name (``@rpath/libjulia.1.dylib``);
+* ELF: a shared object with the real soname (``libjulia.so.1`` for 1.9, ``libjulia.so.1.10`` from 1.10 on) and
+  the real symbol version (``JL_LIBJULIA_1.10``, none for 1.9: :func:`julia_symbol_version`), built by LLD from a
+  tiny relocatable object that :mod:`pylinkjl.link.stubs.elfobject` writes byte by byte (typed, sized symbols; no
+  assembler needed) and a version script;
+* Mach-O: a ``.tbd`` v4 text stub with the real install name (``@rpath/libjulia.1.dylib``,
+  ``@rpath/libjulia.1.11.dylib``);
 * Windows: an import library from a ``.def`` (``lld -flavor link /lib /def:...``) naming the real DLL.
   Windows forbids undefined symbols, so these must cover every symbol the inputs use;
 * libraries that are static archives on the real system (``-lgcc``, ``-lmingw32``...): an empty archive.
@@ -43,7 +46,7 @@ log = logging.getLogger("pylinkjl.link.stubs.libraries")
 Linkage = Literal["shared", "static", "alias"]  # how a stub library is linked ("alias": a link-time copy)
 
 # Bump when the rendered files or the build commands change meaning: it is part of every cache key.
-STUB_FORMAT_VERSION = "1"
+STUB_FORMAT_VERSION = "2"  # 2: ELF sonames .so.1.MINOR from 1.10 and the JL_LIBJULIA_ version node
 MANIFEST_NAME = "pylinkjl-stubs.json"
 EMPTY_ARCHIVE = b"!<arch>\n"
 _LLD_TIMEOUT = 120.0
@@ -96,6 +99,7 @@ class StubLibrary:
     compatibility_version: str = ""  # Mach-O only
     aliases: tuple[str, ...] = ()  # more names for the same file (ELF: the soname, for the loader)
     source: str = ""  # kind "alias": the real library this is a link-time copy of
+    symbol_version: str = ""  # ELF: the version node every symbol is defined under (JL_LIBJULIA_1.10); "" none
 
 
 def alias_library(path: Path, load_name: str) -> StubLibrary:
@@ -113,18 +117,28 @@ def _version3(text: str) -> str:
     return ".".join(p if p.isdigit() else "0" for p in parts)
 
 
+def julia_symbol_version(soname_version: str) -> str:
+    """The ELF version node of libjulia and libjulia-internal whose sonames end in ``soname_version``: none for
+    ``"1"`` (1.9: real images import unversioned symbols), else ``JL_LIBJULIA_<soname_version>`` (real 1.10.10
+    images import ``@JL_LIBJULIA_1.10`` from libjulia-internal.so.1.10; the real 1.13.1 runtime defines the node,
+    renamed by JuliaC's privatisation, in both libraries: docs/julia-linking.md §1.8)."""
+    return "" if soname_version == "1" else f"JL_LIBJULIA_{soname_version}"
+
+
 def _describe(target: Target, name: str, soname_version: str, julia_version: str | None) -> StubLibrary:
     """File name, load name and kind of the stub for ``-l<name>`` (no symbols yet)."""
     if name in _STATIC[target.os]:
         return StubLibrary(name, f"lib{name}.a", "", kind="static")
     if target.os == "linux":
+        version = ""
         if name in _JULIA_FAMILY:
             soname = f"lib{name}.so.{soname_version}"
+            version = julia_symbol_version(soname_version)
         else:
             soname = _LINUX_SONAMES.get(name, f"lib{name}.so")
         file_name = f"lib{name}.so"
         aliases = (soname,) if name not in _LINUX_SYSTEM and soname != file_name else ()
-        return StubLibrary(name, file_name, soname, aliases=aliases)
+        return StubLibrary(name, file_name, soname, aliases=aliases, symbol_version=version)
     if target.os == "macos":
         compat = _version3(soname_version)
         if name in ("julia", "julia-debug"):
@@ -151,7 +165,8 @@ def plan_stub_libraries(target: Target, undefined: Iterable[str], data_hints: It
 
     ``undefined``: raw object-file names the inputs leave undefined; ``data_hints``: plain C names
     known to be data; ``soname_version``: ``"1"`` gives ``libjulia.so.1`` / ``@rpath/libjulia.1.dylib``
-    (``"1.11"`` gives ``@rpath/libjulia.1.11.dylib``); ``julia_version`` sets the Mach-O current version;
+    (``"1.11"`` gives ``libjulia.so.1.11`` with symbol version ``JL_LIBJULIA_1.11`` /
+    ``@rpath/libjulia.1.11.dylib``); ``julia_version`` sets the Mach-O current version;
     ``provided``: the ``-l`` names a real tree has, whose symbols no stub takes (:func:`assign_providers`).
     """
     described = [_describe(target, n, soname_version, julia_version) for n in dict.fromkeys(link_names)]
@@ -211,6 +226,11 @@ def _def(lib: StubLibrary, target: Target) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _version_script(lib: StubLibrary) -> str:
+    """Every symbol of the stub under its one version node, as Julia's julia.expmap puts its exports."""
+    return f"{lib.symbol_version} {{\n  global:\n    *;\n}};\n"
+
+
 def render(lib: StubLibrary, target: Target) -> dict[str, bytes]:
     """The input files for ``lib`` (pure): file name -> bytes. For a ``.tbd`` or a static archive the
     input is the final file; otherwise :func:`build_commands` turns it into ``lib.file_name``."""
@@ -224,7 +244,10 @@ def render(lib: StubLibrary, target: Target) -> dict[str, bytes]:
     if target.format == "coff":
         return {f"lib{lib.link_name}.def": _def(lib, target).encode("utf-8")}
     sizes = {n: _DATA_SIZES.get(n, target.pointer_size) for n in lib.data}
-    return {f"{lib.file_name}.o": stub_object(target.arch, lib.functions, lib.data, sizes)}
+    files = {f"{lib.file_name}.o": stub_object(target.arch, lib.functions, lib.data, sizes)}
+    if lib.symbol_version:
+        files[f"{lib.file_name}.ver"] = _version_script(lib).encode("utf-8")
+    return files
 
 
 def lld_argv(lld_path: str, flavor: str) -> list[str]:
@@ -250,8 +273,9 @@ def build_commands(lib: StubLibrary, target: Target, lld_path: str, workdir: str
         return [lld_argv(lld_path, "link") + ["/lib", f"/def:{definition}", f"/machine:{target.coff_machine}",
                                               f"/out:{out}"]]
     obj = str(work / f"{lib.file_name}.o")
+    version = ["--version-script", str(work / f"{lib.file_name}.ver")] if lib.symbol_version else []
     return [lld_argv(lld_path, "gnu") + ["-shared", "-m", _ELF_EMULATION[target.arch],
-                                         "-soname", lib.load_name, "--build-id=none", "-o", out, obj]]
+                                         "-soname", lib.load_name, *version, "--build-id=none", "-o", out, obj]]
 
 
 # -- cache key --------------------------------------------------------------------------------------
@@ -313,7 +337,8 @@ class StubSet:
         return {"key": self.directory.name, "target": self.target.name, "lld_version": self.lld_version,
                 "format": STUB_FORMAT_VERSION,
                 "libraries": [{"link_name": lib.link_name, "file_name": lib.file_name, "load_name": lib.load_name,
-                               "functions": len(lib.functions), "data": len(lib.data)} for lib in self.libraries]}
+                               "symbol_version": lib.symbol_version, "functions": len(lib.functions),
+                               "data": len(lib.data)} for lib in self.libraries]}
 
 
 def plan_stub_set(target: Target, libs: Sequence[StubLibrary], lld_version: str,
