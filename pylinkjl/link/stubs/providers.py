@@ -1,7 +1,8 @@
 """Which runtime library provides each symbol a package image leaves undefined.
 
 Julia's split (docs/julia-linking.md §3.2, and a real juliac Windows library): the data in
-``jl_exported_data.inc`` lives in the public ``libjulia``; every other runtime symbol (``ijl_*``,
+``jl_exported_data.inc`` lives in the public ``libjulia``, and so does ``jl_parse_opts`` (a loader function);
+every other runtime symbol (``ijl_*``,
 ``jl_f_*``, other ``jl_*``, ``julia__*``, ``__julia_personality``) in ``libjulia-internal``; libm calls
 in ``openlibm``; compiler helpers such as ``__divti3`` in ``libgcc_s``; the rest in the C library.
 A symbol is only ever assigned to a library the link line names (``-l``); when its first choice is
@@ -29,6 +30,10 @@ INTERNAL_DATA: frozenset[str] = frozenset({
     "jl_small_typeof", "jl_RTLD_DEFAULT_handle", "jl_libjulia_handle", "jl_libjulia_internal_handle",
     "jl_exe_handle", "jl_crtdll_handle", "jl_winsock_handle", "jl_tls_offset", "jl_pgcstack_key",
 })
+
+# Functions of the public libjulia (the loader library) that compiled code calls: the real 1.13.1 juliac
+# libraries (Linux and Windows) import jl_parse_opts from libjulia, and libjulia-internal 1.13.1 has none.
+LOADER_FUNCTIONS: frozenset[str] = frozenset({"jl_parse_opts"})
 
 # C-library data (the rest of what the C library provides is code).
 C_DATA: frozenset[str] = frozenset({
@@ -135,7 +140,7 @@ def is_data(name: str, data_hints: frozenset[str] = frozenset()) -> bool:
 def _chain(target: Target, name: str) -> tuple[str, ...]:
     """-l names that could provide ``name``, best first (the C library closes every chain)."""
     c_lib = _C_LIBRARY[target.os]
-    if name in exported_data():
+    if name in exported_data() or name in LOADER_FUNCTIONS:
         return _JULIA + _JULIA_INTERNAL_LIBS
     if _JULIA_INTERNAL.match(name):
         return _JULIA_INTERNAL_LIBS + _JULIA
