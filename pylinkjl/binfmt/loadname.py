@@ -11,60 +11,20 @@ link-time copy named as the file is, so the image names what the tree has.
 
 from __future__ import annotations
 
-import struct
-
 from pylinkjl.binfmt import machoheaders as mh
 from pylinkjl.binfmt.bounded import BoundedBytes, Buffer
+from pylinkjl.binfmt.elfdynamic import DT_SONAME, read_dynamic
 
 _LC_ID_DYLIB = 0xD
-
-_PT_LOAD, _PT_DYNAMIC = 1, 2
-_DT_NULL, _DT_STRTAB, _DT_STRSZ, _DT_SONAME = 0, 5, 10, 14
-_PHDR = struct.Struct("<IIQQQQQQ")  # p_type p_flags p_offset p_vaddr p_paddr p_filesz p_memsz p_align
-_DYN = struct.Struct("<qQ")
 
 
 def soname_slot(data: Buffer, source: str) -> tuple[str, int, int] | None:
     """``(soname, file offset of its bytes, their length)``, or None (no DT_SONAME, or not a little-endian
     ELF64 shared library). Raises InputError for tables that run outside the file."""
-    view = BoundedBytes(data, source)
-    head = view.slice(0, 64, "ELF header") if len(data) >= 64 else b""
-    if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+    dynamic = read_dynamic(BoundedBytes(data, source))
+    if dynamic is None or DT_SONAME not in dynamic.tags:
         return None
-    phoff, = struct.unpack_from("<Q", head, 32)
-    phentsize, phnum = struct.unpack_from("<HH", head, 54)
-    if phentsize != _PHDR.size:
-        return None
-    view.need(phoff, phnum * phentsize, "program headers")
-    loads, dynamic = [], None
-    for i in range(phnum):
-        p_type, _, p_offset, p_vaddr, _, p_filesz, _, _ = _PHDR.unpack_from(data, phoff + i * phentsize)
-        if p_type == _PT_LOAD:
-            loads.append((p_vaddr, p_offset, p_filesz))
-        elif p_type == _PT_DYNAMIC:
-            dynamic = (p_offset, p_filesz)
-    if dynamic is None:
-        return None
-    view.need(dynamic[0], dynamic[1], "dynamic section")
-    tags: dict[int, int] = {}
-    for at in range(dynamic[0], dynamic[0] + dynamic[1] - _DYN.size + 1, _DYN.size):
-        tag, value = _DYN.unpack_from(data, at)
-        if tag == _DT_NULL:
-            break
-        tags.setdefault(tag, value)
-    if _DT_SONAME not in tags or _DT_STRTAB not in tags:
-        return None
-    strtab = next((off + tags[_DT_STRTAB] - vaddr for vaddr, off, size in loads
-                   if vaddr <= tags[_DT_STRTAB] < vaddr + size), None)
-    if strtab is None:
-        raise view.fail(dynamic[0], "DT_STRTAB lies in no PT_LOAD segment")
-    start = strtab + tags[_DT_SONAME]
-    end_limit = strtab + tags.get(_DT_STRSZ, len(data) - strtab)
-    view.need(start, 1, "DT_SONAME string")
-    end = bytes(data[start:min(end_limit, len(data))]).find(b"\0")
-    if end < 0:
-        raise view.fail(start, "DT_SONAME string is not NUL-terminated inside the string table")
-    return bytes(data[start:start + end]).decode("utf-8", errors="replace"), start, end
+    return dynamic.string(dynamic.tags[DT_SONAME], "DT_SONAME string")
 
 
 def install_name_slot(data: Buffer, source: str) -> tuple[str, int, int] | None:
