@@ -1,8 +1,9 @@
 """The real Julia 1.13.1 runtime as the judge (``verify --runtime``): images pylinkjl links on the release-1.13
 line from multi-versioned generated archives pass every check of the runtime's native loader and stop only
 at the generated heap; incompatible target lists are refused, and inspect's CPU verdict agrees with the
-runtime's in every case; a 1.12-line image is refused with the runtime's own message. Natively (Linux
-x86_64), under Wine (Windows x86_64) and under qemu-aarch64 (Linux aarch64).
+runtime's in every case; a 1.12-layout image is refused with the runtime's own message, a stock 1.12-line one
+already at dlopen. Images linked with no tree (stub libraries) bind every import, with its symbol version, in
+the real runtime. Natively (Linux x86_64), under Wine (Windows x86_64) and under qemu-aarch64 (Linux aarch64).
 
 The runtime comes from tests/realruntime.py (PyPI's juliac wheels); their trees have no lib/julia/sys.*, so
 the juliac library of the same wheel is the system image. Generated heaps carry the version 1.13.0: the
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 
 from fixturegen.build import generate_archive
 from fixturegen.spec import FixtureSpec
+from pylinkjl.binfmt.symversions import with_needed_version
 from pylinkjl.caches.inspection import inspect_image
 from pylinkjl.caches.verdict import Session
 from pylinkjl.cli import main
@@ -37,6 +39,7 @@ from pylinkjl.images.judge.run import plan_runner
 from pylinkjl.link.api import link_image
 from pylinkjl.target import parse_target
 
+from .elffacts import elf_facts, version_definitions
 from .realdata import require_real
 from .realruntime import default_cache, require_runtime
 
@@ -73,14 +76,17 @@ Build = Callable[..., Path]
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     root = tmp_path_factory.mktemp("judge-images")
-    made: dict[tuple[str, str, str, str | None], Path] = {}
+    made: dict[tuple[str, str, str, str | None, str | None], Path] = {}
 
-    def get(target: str, cpu: str, layout: str = "1.13", heap_version: str | None = None) -> Path:
-        key = (target, cpu, layout, heap_version)
+    def get(target: str, cpu: str, layout: str = "1.13", heap_version: str | None = None,
+            line: str | None = None) -> Path:
+        """An image of ``layout`` linked with no tree (stub libraries) by the command of ``line`` (default: the
+        layout's own line)."""
+        key = (target, cpu, layout, heap_version, line)
         if key not in made:
             t = parse_target(target)
-            version, line = ("1.13.0", "release-1.13") if layout == "1.13" else ("1.12.1", "1.12")
-            version = heap_version or version
+            version, own_line = ("1.13.0", "release-1.13") if layout == "1.13" else ("1.12.1", "1.12")
+            version, line = heap_version or version, line or own_line
             spec = FixtureSpec(t, layout=layout, cpu_targets=tuple(cpu.split(";")), nshards=2, nfuncs=12,  # type: ignore[arg-type]
                                ngvars=8, julia_version=version)
             name = f"img{len(made)}"
@@ -176,8 +182,12 @@ def test_a_target_list_this_cpu_cannot_run_is_refused(build: Build) -> None:
         assert "Unable to find compatible target in cached code image" in (result.message or "")
 
 
-def test_a_1_12_line_image_is_refused_with_the_runtimes_message(build: Build) -> None:
+def test_a_1_12_layout_image_is_refused_with_the_runtimes_message(build: Build) -> None:
+    """A stock 1.12-line image needs libjulia.so.1.12, which a 1.13 tree does not have (as the real 1.10.10 image
+    needs libjulia.so.1.10); linked with the 1.13 command, the 1.12 layout loads and the unpacker refuses it."""
     result = judge(build("linux-x86_64", X86_LISTS[0], "1.11"), "linux-x86_64")
+    assert result.stopped_at == "dlopen" and "libjulia.so.1.12: cannot open shared object file" in result.message
+    result = judge(build("linux-x86_64", X86_LISTS[0], "1.11", line="release-1.13"), "linux-x86_64")
     assert result.outcome == "thrown" and result.stopped_at == "unpack"
     assert result.message.startswith('could not load symbol "jl_image_unpack":')
     assert [s.status for s in result.stages[:4]] == ["passed", "passed", "passed", "failed"]  # RTLD check passed
@@ -186,7 +196,7 @@ def test_a_1_12_line_image_is_refused_with_the_runtimes_message(build: Build) ->
 
 def test_without_a_handler_the_child_dies_and_the_runtime_report_is_read(build: Build) -> None:
     """An error thrown with no handler ends the child (exit 1): the runtime's own report of it is the answer."""
-    result = judge(build("linux-x86_64", X86_LISTS[0], "1.11"), "linux-x86_64", handler=False)
+    result = judge(build("linux-x86_64", X86_LISTS[0], "1.11", line="release-1.13"), "linux-x86_64", handler=False)
     assert result.exit_code == 1 and result.outcome == "thrown" and result.stopped_at == "unpack"
     assert "fatal: error thrown and no exception handler available." in result.output
     assert result.message.startswith('could not load symbol "jl_image_unpack":')
@@ -196,7 +206,9 @@ def test_real_images() -> None:
     """The juliac library itself (a real 1.13.1 image) passes the native checks; a real 1.10.10 image is refused
     at dlopen (its libjulia.so.1.10 is not there); a real 1.9 one at the RTLD check."""
     _, sysimage = tree("linux-x86_64")
-    assert_native_ok(judge(sysimage, "linux-x86_64"))
+    own = judge(sysimage, "linux-x86_64")
+    assert_native_ok(own)
+    assert not [a for a in own.adapted if a.startswith("symbol version")]  # it needs the tree's own node
     real = require_real()
     glob_110 = real / "kanji709__SimGBS.jl/linux-x86_64/compiled/v1.10/Glob/3FzEV_ujJ6A.so"
     result = judge(glob_110, "linux-x86_64")
@@ -205,6 +217,39 @@ def test_real_images() -> None:
     result = judge(adapt_19, "linux-x86_64")
     assert result.stopped_at == "rtld"
     assert result.message == "Image file failed consistency check: maybe opened the wrong version?"
+
+
+def test_a_stub_linked_image_binds_every_import_in_the_real_runtime(build: Build, tmp_path: Path) -> None:
+    """A release-1.13 image linked with no tree needs what a stock 1.13 image needs: the sonames the tree's own
+    version definitions name (libjulia.so.1.13, libjulia-internal.so.1.13) and the node JL_LIBJULIA_1.13. The
+    wheel's runtime is privatised (JuliaC renamed the node), so the judge runs a copy stamped as JuliaC stamps
+    the tree's own product. With LD_BIND_NOW=1 every import is bound when Julia opens the image (as RTLD_NOW):
+    the runtime opens it and every native check passes (an image calling a function the runtime lacks is refused
+    there). Renamed to a node the runtime lacks, it is refused at dlopen in glibc's words: the symbol version
+    really is checked."""
+    info = require_runtime(PLATFORM["linux-x86_64"])
+    stock = [version_definitions(Path(info[key]))[0] for key in ("libjulia", "libjulia_internal")]
+    (own,) = version_definitions(Path(info["libjulia"]))[1]
+    salt = Path(info["libjulia"]).name.split("_libjulia")[0]
+    stock_node = own.replace(f"JL_{salt}_", "JL_LIBJULIA_")  # what JuliaC's version stamp replaced
+    image = build("linux-x86_64", X86_LISTS[0])
+    needed, imports = elf_facts(image)
+    assert needed[:2] == stock
+    assert {version for lib, version in imports.values() if lib in stock} == {stock_node} != {own}
+    bind_now = {**os.environ, "LD_BIND_NOW": "1"}
+    result = judge(image, "linux-x86_64", environ=bind_now)
+    assert_native_ok(result)
+    assert f"symbol version {stock_node} -> {own} (the tree's privatised node) in a copy of the image" in result.adapted
+    # LD_BIND_NOW binds functions too: the 1.12 layout calls jl_f__call_latest, which 1.13 no longer has
+    stale = judge(build("linux-x86_64", X86_LISTS[0], "1.11", line="release-1.13"), "linux-x86_64", environ=bind_now)
+    assert stale.stopped_at == "dlopen" and "undefined symbol: jl_f__call_latest" in (stale.message or "")
+    other = tmp_path / image.name
+    renamed = with_needed_version(image.read_bytes(), str(image), "JL_LIBJULIA_1.13", "JL_LIBJULIA_1.12")
+    assert renamed is not None
+    other.write_bytes(renamed)
+    result = judge(other, "linux-x86_64")
+    assert result.stopped_at == "dlopen" and "version `JL_LIBJULIA_1.12' not found" in (result.message or ""), \
+        result.output
 
 
 def test_a_crash_in_the_runtime_is_located(build: Build) -> None:
@@ -277,7 +322,8 @@ def test_cli_verify_runtime(build: Build) -> None:
 @pytest.mark.parametrize("platform", ["windows-x86_64", "linux-aarch64"])
 def test_foreign_platforms(build: Build, platform: str) -> None:
     """The same judge under Wine and qemu-aarch64: every native check passes, an incompatible list is refused
-    and inspect agrees (on the CPU the emulated runtime sees), a 1.12-line image is refused."""
+    and inspect agrees (on the CPU the emulated runtime sees), a 1.12-layout image is refused (on Linux linked with
+    the 1.13 command: the 1.12 line's names are not in a 1.13 tree; Windows DLL names carry no version)."""
     lists = X86_LISTS[:2] if platform.startswith("windows") else ARM_LISTS
     for cpu in lists:
         image = build(platform, cpu)
@@ -293,7 +339,8 @@ def test_foreign_platforms(build: Build, platform: str) -> None:
     assert result.message.startswith("Unable to find compatible target in cached code image.\nTarget 0 (")
     if platform.startswith("windows"):  # on this very CPU: the Wine runtime sees the host's
         cpu_agrees(build(platform, refused), result, session)
-    result = judge(build(platform, X86_LISTS[0] if platform.startswith("windows") else ARM_LISTS[0], "1.11"), platform)
+    result = judge(build(platform, X86_LISTS[0] if platform.startswith("windows") else ARM_LISTS[0], "1.11",
+                         line=None if platform.startswith("windows") else "release-1.13"), platform)
     assert result.stopped_at == "unpack" and 'could not load symbol "jl_image_unpack"' in result.message
 
 

@@ -9,8 +9,6 @@ image was available: there the version is the one real macOS images of those lin
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
 import pytest
@@ -19,44 +17,13 @@ from pylinkjl.images.platformchecks import runtime_library
 from pylinkjl.link.api import link_image
 from pylinkjl.target import parse_target
 
+from .elffacts import Imports, elf_facts, version_definitions
 from .realdata import require_real
 from .realruntime import require_runtime
-from .toolnames import CLANG, LLVM_AR, LLVM_READELF, LLVM_READOBJ, run_tool
+from .toolnames import CLANG, LLVM_AR, LLVM_READOBJ, run_tool
 
 REAL = require_real()
 LINUX = parse_target("linux-x86_64")
-Imports = dict[str, tuple[str | None, str | None]]  # name -> (library the version need names, version)
-
-
-def elf_facts(path: Path) -> tuple[list[str], Imports]:
-    """(DT_NEEDED in order, every import with the library and version it needs) as llvm-readobj reads them."""
-    doc = json.loads(run_tool([LLVM_READOBJ, "--elf-output-style=JSON", "--dynamic-table", "--version-info",
-                               "--dyn-syms", str(path)]))[0]
-    needed = [e["Library"] for e in doc["DynamicSection"] if e["Type"] == "NEEDED"]
-    by_index: dict[int, tuple[str, str]] = {}
-    for dep in doc.get("VersionRequirements", []):
-        for entry in dep["Dependency"]["Entries"]:
-            by_index[entry["Entry"]["Index"]] = (dep["Dependency"]["FileName"], entry["Entry"]["Name"])
-    versions = [v["Symbol"]["Version"] for v in doc.get("VersionSymbols", [])] or [0] * len(doc["DynamicSymbols"])
-    imports: Imports = {}
-    for sym, version in zip(doc["DynamicSymbols"], versions):
-        s = sym["Symbol"]
-        if s["Section"]["Name"] == "Undefined" and s["Name"]["Name"]:
-            imports[s["Name"]["Name"].split("@")[0]] = by_index.get(version, (None, None))
-    return needed, imports
-
-
-def version_definitions(path: Path) -> tuple[str, list[str]]:
-    """(the BASE name, the other version nodes) a library defines, from llvm-readelf's text (llvm-readobj 19's
-    JSON of version definitions is not valid JSON)."""
-    base, nodes = "", []
-    for m in re.finditer(r"Flags: (\S+)\s+Index: \d+\s+Cnt: \d+\s+Name: (\S+)",
-                         run_tool([LLVM_READELF, "--version-info", str(path)])):
-        if m.group(1) == "BASE":
-            base = m.group(2)
-        else:
-            nodes.append(m.group(2))
-    return base, nodes
 
 
 def julia_part(needed: list[str], imports: Imports) -> tuple[list[str], Imports]:

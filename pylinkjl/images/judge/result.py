@@ -86,6 +86,9 @@ class JudgeResult:
     loader: str | None = None
     output: str = ""  # the child's output (tail), runtime lines and the loader's
     fault_frames: list[str] = field(default_factory=list)  # exported symbols on the stack of a fault
+    # what the judge gave the runtime for a stock image: links named as the image asks, a copy of the image
+    # stamped with a privatised tree's symbol version (run._shim, stamp.stamp)
+    adapted: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -128,6 +131,8 @@ class JudgeResult:
                 f"on {self.host_cpu or '?'}: {self.outcome}")
         lines = [head]
         lines += [f"  {_MARK[s.status]} {s.name}: {s.detail}" for s in self.stages]
+        if self.adapted:
+            lines.append("  adapted for the tree: " + "; ".join(self.adapted))
         if self.message and not self.accepted:
             lines.append("  the runtime said: " + self.message.strip().replace("\n", "\n    "))
         return "\n".join(lines)

@@ -22,6 +22,7 @@ from pathlib import Path
 from pylinkjl.errors import InputError, PylinkjlError, TargetError
 from pylinkjl.images.judge.loader import CROSS_SYSROOT, build_loader
 from pylinkjl.images.judge.result import JudgeResult, parse_output
+from pylinkjl.images.judge.stamp import stamp
 from pylinkjl.images.judge.tree import RuntimeTree, open_runtime_tree
 from pylinkjl.process import run_process
 
@@ -200,7 +201,7 @@ def judge_with_runtime(image: str | os.PathLike[str], runtime: str | os.PathLike
     conv = _winpath if runner.windows_paths else str
     guest = {
         "PYLINKJL_JUDGE_LIBJULIA": conv(tree.libjulia), "PYLINKJL_JUDGE_BINDIR": conv(tree.bindir),
-        "PYLINKJL_JUDGE_SYSIMAGE": conv(sys_path), "PYLINKJL_JUDGE_IMAGE": conv(path),
+        "PYLINKJL_JUDGE_SYSIMAGE": conv(sys_path),
         "PYLINKJL_JUDGE_PKGNAME": path.stem.split("_")[0] or "Package",
         # processor.cpp of Julia > 1.13 prints its target selection with this; 1.13.1 has no such switch
         "JULIA_DEBUG": "cpufeatures",
@@ -217,6 +218,11 @@ def judge_with_runtime(image: str | os.PathLike[str], runtime: str | os.PathLike
         links = [] if runner.windows_paths else _shim(tree, needed, shim)
         if links:
             log.info("names the image needs, linked to the tree's libraries: %s", ", ".join(links))
+        stamped = None if runner.windows_paths else stamp(path, tree, shim / "image")
+        if stamped is not None:
+            log.info("the image, for the tree: %s", stamped[1])
+        result.adapted = links + ([stamped[1]] if stamped is not None else [])
+        guest["PYLINKJL_JUDGE_IMAGE"] = conv(path if stamped is None else stamped[0])
         if not runner.windows_paths:
             dirs = [shim] + tree.library_dirs
             guest["LD_LIBRARY_PATH"] = os.pathsep.join(map(str, dirs))
