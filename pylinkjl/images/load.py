@@ -1,8 +1,11 @@
 """Load check: ``dlopen`` a host ELF image with RTLD_NOW in a child process, as Julia would.
 
 The child (a fresh Python running cffi) loads the image against a runtime directory: a real Julia's
-``lib/`` + ``lib/julia`` given by the user, or stub ``libjulia.so.1`` / ``libjulia-internal.so.1``
-built from the image's own imports (:mod:`pylinkjl.link.stubs.libraries`). A crash or an unresolved symbol takes
+``lib/`` + ``lib/julia`` given by the user, or stubs built from the image's own imports
+(:mod:`pylinkjl.link.stubs.libraries`) under the names its DT_NEEDED asks for (``libjulia.so.1`` /
+``libjulia-internal.so.1`` for 1.9, ``libjulia.so.1.10`` ... from 1.10 on), each defining its symbols under
+the version node Julia's libraries of that version have (none for 1.9, ``JL_LIBJULIA_1.10`` ...): glibc checks
+an image's version needs at load time (a need of a library that has no versions at all trips its assertion). A crash or an unresolved symbol takes
 down only the child. Since the dynamic loader names only the first unresolved symbol, the full list is
 computed statically as well: every non-weak import that no library on the search path exports.
 """
@@ -57,7 +60,8 @@ class LoadResult:
 
 
 def _stub_runtime(image: Path, target: Target, imports: dict[str, bool], needed: tuple[str, ...]) -> Path:
-    """Stub libjulia*.so.N defining exactly the image's imports (cached by content)."""
+    """Stub libjulia*.so.N defining exactly the image's imports (cached by content), named and versioned as
+    DT_NEEDED's version asks (:func:`pylinkjl.link.stubs.libraries.julia_symbol_version`)."""
     from pylinkjl.link.lld import find_lld
     from pylinkjl.link.stubs.libraries import cached_stub_dir, plan_stub_libraries
 

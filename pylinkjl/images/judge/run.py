@@ -142,7 +142,7 @@ def _shim_names(version: str | None) -> set[str]:
 
 
 def _shim(tree: RuntimeTree, needed: list[str], folder: Path) -> list[str]:
-    """Links named as the image asks for libjulia (``libjulia.so.1``, ...) to the tree's own, possibly grafted,
+    """Links named as the image asks for libjulia (``libjulia.so.1.13``, ...) to the tree's own, possibly grafted,
     files, where the tree has no file of that name: what a stock tree's symlinks would provide. Only names
     of the tree's own version: an image asking for ``libjulia.so.1.10`` of a 1.13 tree is left to fail."""
     made = []
