@@ -88,7 +88,7 @@ def test_planning_with_host_facts_starts_no_process(tmp_path: Path, monkeypatch:
         raise AssertionError("the planner started a process")
 
     monkeypatch.setattr(subprocess, "Popen", forbidden)
-    monkeypatch.setattr("pylinkjl.link.libraries.loaded_library", forbidden)
+    monkeypatch.setattr("pylinkjl.link.libraries.loaded_libraries", forbidden)
     target = Target("linux", "x86_64")
     request = LinkRequest(inputs=(sample(target),), output=tmp_path / "x.so", target=target, julia_version="1.12")
     plan = plan_link(request, host=HostFacts(lld=FAKE_LLD, cache_root=tmp_path / "cache"))

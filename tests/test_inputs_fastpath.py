@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pylinkjl.binfmt.ar import parse_archive
-from pylinkjl.binfmt.armap import ArchiveSymbolTable, read_symbol_table
+from pylinkjl.binfmt.armap import _SPLIT_BELOW, ArchiveSymbolTable, read_symbol_table
 from pylinkjl.binfmt.fastsyms import scan_object
 from pylinkjl.binfmt.symbols import input_symbols, read_object_symbols
 from pylinkjl.errors import InputError
@@ -248,22 +248,32 @@ _SMALL_ALPHABET = st.lists(st.sampled_from([b"a", b"b", b"_", b".", b"(", b"\\",
                            max_size=6).map(b"".join)
 
 
+# A table this long is searched with the prefix-tree expression; a shorter one by splitting its names.
+_FILLER = [b"\x01filler%d" % i for i in range(_SPLIT_BELOW)]
+
+
+def _table(listed: list[bytes], long: bool) -> tuple[ArchiveSymbolTable, list[bytes]]:
+    names = listed + _FILLER if long else listed
+    return ArchiveSymbolTable(len(names), b"".join(n + b"\0" for n in names)), names
+
+
 @FUZZ
 @given(listed=st.lists(_NAME | _SMALL_ALPHABET, max_size=40),
-       wanted=st.lists(_NAME | _SMALL_ALPHABET, max_size=30))
-def test_table_find_is_set_membership(listed: list[bytes], wanted: list[bytes]) -> None:
-    table = ArchiveSymbolTable(len(listed), b"".join(n + b"\0" for n in listed))
-    assert table.find(wanted + listed[:3]) == set(wanted + listed[:3]) & set(listed)
+       wanted=st.lists(_NAME | _SMALL_ALPHABET, max_size=30), long=st.booleans())
+def test_table_find_is_set_membership(listed: list[bytes], wanted: list[bytes], long: bool) -> None:
+    table, names = _table(listed, long)
+    assert table.find(wanted + listed[:3]) == set(wanted + listed[:3]) & set(names)
 
 
-def test_table_find_many_and_deep() -> None:
+@pytest.mark.parametrize("long", [False, True], ids=["split", "expression"])
+def test_table_find_many_and_deep(long: bool) -> None:
     listed = [b"jl_%d" % i for i in range(0, 2000, 3)] + [b"a" * i for i in range(1, 200, 2)]
-    table = ArchiveSymbolTable(len(listed), b"".join(n + b"\0" for n in listed))
+    table, names = _table(listed, long)
     many = [b"jl_%d" % i for i in range(300)]  # more words than the regex path takes
-    assert table.find(many) == set(many) & set(listed)
+    assert table.find(many) == set(many) & set(names)
     deep = [b"a" * i for i in range(1, 120)]  # each a prefix of the next: too deep a tree
-    assert table.find(deep) == set(deep) & set(listed)
-    assert table.find(deep[:30]) == set(deep[:30]) & set(listed)
+    assert table.find(deep) == set(deep) & set(names)
+    assert table.find(deep[:30]) == set(deep[:30]) & set(names)
 
 
 # -- fuzzing -----------------------------------------------------------------------------------------------------

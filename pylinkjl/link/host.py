@@ -13,9 +13,8 @@ from pathlib import Path
 
 from pylinkjl.errors import TargetError
 from pylinkjl.link.cachedir import default_cache_root
-from pylinkjl.link.libraries import loaded_library
+from pylinkjl.link.libraries import loaded_libraries
 from pylinkjl.link.lld import LldProbe, find_lld, target_flavor
-from pylinkjl.link.toolchain import LOADED_KINDS
 from pylinkjl.target import Target, host_target
 
 
@@ -39,15 +38,11 @@ def gather_host_facts(*, target: Target | None = None, lld: str | os.PathLike[st
                       julia_home: str | os.PathLike[str] | None = None,
                       environ: Mapping[str, str] = os.environ) -> HostFacts:
     """Look at this machine: find and probe LLD for ``target``'s flavor, read which libc and dynamic
-    loader this process maps (Julia's ``_find_loaded``, used only for host links)."""
+    loader this process maps (Julia's ``_find_loaded``: only a host link against a real Julia tree uses them;
+    without a tree, stubs stand in and ``/proc/self/maps`` is not read)."""
     host = safe_host_target()
     wanted = target or host or host_target()  # no target and an unknown host: host_target's own error
     probe = find_lld(explicit=lld, julia_home=julia_home, flavor=target_flavor(wanted), environ=environ)
-    loaded: dict[str, Path] = {}
-    if host is not None and wanted == host:
-        for kind in LOADED_KINDS:
-            found = loaded_library(kind)
-            if found is not None:
-                loaded[kind] = found
+    loaded = loaded_libraries() if host is not None and wanted == host and julia_home is not None else {}
     return HostFacts(lld=probe, target=host, loaded=loaded, environ=dict(environ),
                      cache_root=default_cache_root())  # the process's own, like the stub cache

@@ -48,22 +48,29 @@ def shipped_crt(target: Target, name: str) -> Path:
 
 
 _LOADED_RE = {
-    "libc": re.compile(r"/libc\.so\.\d+$"),
-    "dynamic_loader": re.compile(r"/ld-(?:linux|musl|elf)[^/]*\.so\.\d+$"),
+    "libc": r"/libc\.so\.\d+$",
+    "dynamic_loader": r"/ld-(?:linux|musl|elf)[^/]*\.so\.\d+$",
 }
 
 
-def loaded_library(kind: str, maps: Path = Path("/proc/self/maps")) -> Path | None:
-    """Julia's ``_find_loaded``: the C library or dynamic loader mapped into this process (Linux)."""
+def loaded_libraries(maps: Path = Path("/proc/self/maps")) -> dict[str, Path]:
+    """Julia's ``_find_loaded``: the C library and dynamic loader mapped into this process (Linux), by kind
+    (``libc``, ``dynamic_loader``); one read of ``maps`` for both."""
     try:
         text = maps.read_text()
     except OSError:
-        return None
+        return {}
+    found: dict[str, Path] = {}
     for line in text.splitlines():
         fields = line.split(maxsplit=5)
-        if len(fields) == 6 and _LOADED_RE[kind].search(fields[5]):
-            return Path(fields[5])
-    return None
+        if len(fields) < 6:
+            continue
+        for kind, pattern in _LOADED_RE.items():
+            if kind not in found and re.search(pattern, fields[5]):
+                found[kind] = Path(fields[5])
+        if len(found) == len(_LOADED_RE):
+            break
+    return found
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,9 @@ def probe(candidate: LldCandidate, timeout: float = 5.0, *, environ: Mapping[str
             hit = _probe_cache.get(key)
         if hit is None:
             hit = _disk_probe(key)
+            if hit is not None:  # read the record once per process, not once per link
+                with _probe_lock:
+                    _probe_cache[key] = hit
         if hit is not None:
             return LldProbe(candidate, *hit)
     version, text, problem, cacheable = _run_probe(candidate, timeout, base)
