@@ -124,8 +124,22 @@ def signals_held() -> Iterator[None]:
             signal.raise_signal(held[0])
 
 
+def which(name: str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The program ``name`` on ``environ['PATH']`` (an executable file), as ``shutil.which`` finds it, without
+    importing shutil (and with it zlib, bz2 and lzma) into every link's start-up."""
+    suffixes = [""] + [s for s in environ.get("PATHEXT", ".EXE;.BAT;.CMD").split(";") if s] if os.name == "nt" else [""]
+    for folder in environ.get("PATH", "").split(os.pathsep):
+        for suffix in suffixes:
+            candidate = os.path.join(folder, name + suffix) if folder else ""
+            if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+    return None
+
+
 @dataclass(frozen=True)
 class Completed:
+    """A finished child process: its argv, exit status, output and run time."""
+
     argv: tuple[str, ...]
     returncode: int
     output: str  # stdout + stderr, interleaved

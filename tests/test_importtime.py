@@ -17,6 +17,11 @@ from .test_batch import make_archive
 from .toolnames import CLANG, LLD, LLVM_AR
 
 HEAVY = ("lief", "pylinkjl.binfmt.lief", "pylinkjl.images.verify")
+# What a warm link (stub libraries cached, no julia on PATH) has no use for: the stub builder's and the
+# cache tools' standard modules, the full symbol reader (an archive's symbol table serves), Julia-tree
+# reading, the failure advice and the .ji resealer.
+NOT_ON_A_WARM_LINK = ("shutil", "tempfile", "zlib", "bz2", "lzma", "pylinkjl.binfmt.symbols",
+                      "pylinkjl.link.juliatree", "pylinkjl.link.advice", "pylinkjl.caches.reseal")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
@@ -77,3 +82,18 @@ def test_importing_the_link_path_imports_no_lief() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+@pytest.mark.skipif(any(shutil.which(t) is None for t in (LLD, CLANG, LLVM_AR)),
+                    reason="needs lld-19, clang-19, llvm-ar-19")
+def test_a_warm_link_imports_only_what_it_uses(tmp_path: Path) -> None:
+    archive = make_archive(tmp_path, parse_target("linux-x86_64"), "pkg")
+    lld_dir = str(Path(shutil.which(LLD) or LLD).parent)
+    env = {**ENV, "PYLINKJL_CACHE_DIR": str(tmp_path / "cache"), "PATH": lld_dir}  # no julia, as in CI
+    argv = ["link", str(archive), "-o", str(tmp_path / "pkg.so"), "--target", "linux-x86_64"]
+    first, _ = imported_modules(argv, env, tmp_path)  # builds the stub libraries
+    assert first.returncode == 0, first.stderr[-3000:]
+    done, names = imported_modules(argv, env, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "pylinkjl.link.run" in names  # the link ran
+    assert sorted(names & set(NOT_ON_A_WARM_LINK)) == []

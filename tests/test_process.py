@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from pylinkjl.process import run_process
+from pylinkjl.process import run_process, which
 
 
 def _alive(pid: int) -> bool:
@@ -52,3 +52,19 @@ def test_a_normal_run_is_unchanged() -> None:
 def test_child_is_in_its_own_process_group() -> None:
     done = run_process([sys.executable, "-c", "import os; print(os.getpgrp() == os.getpid())"])
     assert done.output.strip() == "True"  # the group is what a timeout or Ctrl-C kills
+
+
+def test_which_finds_what_shutil_which_finds(tmp_path: Path) -> None:
+    import shutil
+
+    plain, runnable, folder = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (plain, runnable, folder):
+        d.mkdir()
+    (plain / "tool").write_text("not executable")
+    (runnable / "tool").write_text("#!/bin/sh\n")
+    (runnable / "tool").chmod(0o755)
+    (folder / "tool").mkdir()  # an executable folder is no program
+    path = os.pathsep.join(["", str(folder), str(plain), str(runnable)])
+    assert which("tool", {"PATH": path}) == str(runnable / "tool") == shutil.which("tool", path=path)
+    assert which("tool", {"PATH": str(plain)}) is None
+    assert which("tool", {}) is None

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pylinkjl.binfmt import machoheaders as mh
 from pylinkjl.binfmt.bounded import BoundedBytes, Buffer
 from pylinkjl.binfmt.sniff import BIGOBJ_CLASS_ID, short_import_names, sniff_bytes
-from pylinkjl.binfmt.symbols import REFPTR_PREFIX, fold_imports, read_object_symbols
 from pylinkjl.errors import InputError
 
 
 @dataclass(frozen=True)
 class ObjectRefs:
+    """What one object references and defines, read from its symbol table alone (no section reading)."""
+
     format: str  # "elf" | "macho" | "coff"
     arch: str | None
     undefined: frozenset[str]  # as ObjectSymbols.undefined (see the module docstring for COFF)
@@ -297,6 +298,8 @@ def _refptr_records(obj: _Object, symptr: int, entry: int, strpos: int, strtab_s
                     classes: bytearray) -> set[int]:
     """The external and weak records whose (long) name starts with ``.refptr.``. (A short name
     ``.refptr.`` would be the import slot of an empty name, which no planner question involves.)"""
+    from pylinkjl.binfmt.symbols import REFPTR_PREFIX
+
     prefix = REFPTR_PREFIX.encode()
     out: set[int] = set()
     at = obj.find(prefix, strpos + 4, strpos + strtab_size) if strtab_size else -1
@@ -314,6 +317,8 @@ def _refptr_records(obj: _Object, symptr: int, entry: int, strpos: int, strtab_s
 
 # -- entry point -------------------------------------------------------------------------------
 def _from_full(data: Buffer, start: int, size: int, source: str) -> ObjectRefs:
+    from pylinkjl.binfmt.symbols import read_object_symbols
+
     syms = read_object_symbols(bytes(data[start:start + size]), source)
     return ObjectRefs(syms.format, syms.arch, syms.undefined, syms.data_hints, (len(syms.defined),) * 2,
                       syms.defined)
@@ -338,6 +343,9 @@ def scan_object(data: Buffer, source: str, start: int = 0, size: int | None = No
     if kind.format == "coff" and kind.kind == "object":
         if short_import_names(head) is not None:  # an import-library member: tiny, read it fully
             return _from_full(data, start, size, source)
+        # The full reader's rules; ELF and Mach-O need neither.
+        from pylinkjl.binfmt.symbols import fold_imports
+
         weak_or_refptr, undefined, strong, weak = _coff_refs(obj)
         folded, hints = fold_imports(weak_or_refptr, undefined)
         return ObjectRefs("coff", kind.arch, folded, hints, (strong, strong + weak), frozenset(weak_or_refptr))

@@ -24,7 +24,6 @@ from pylinkjl.binfmt.armap import ArchiveSymbolTable, read_symbol_table
 from pylinkjl.binfmt.fastsyms import ObjectRefs, scan_object
 from pylinkjl.binfmt.files import mapped_file, read_file, require_exists
 from pylinkjl.binfmt.sniff import sniff_bytes, sniff_file
-from pylinkjl.binfmt.symbols import read_object_symbols
 from pylinkjl.errors import InputError
 from pylinkjl.target import Target
 
@@ -35,6 +34,8 @@ _FORMAT_NAMES = {"elf": "ELF", "macho": "Mach-O", "coff": "COFF"}
 
 @dataclass(frozen=True)
 class InputFile:
+    """One object file or archive given to a link."""
+
     path: Path
     kind: str  # "object" or "archive"
     members: tuple[str, ...]  # archive member names (empty for an object)
@@ -103,6 +104,8 @@ def _check_format(fmt: str, arch: str | None, target: Target, where: str, path: 
 
 
 def _examine_object(path: Path, target: Target) -> _Examined:
+    from pylinkjl.binfmt.symbols import read_object_symbols  # loose objects are rare: archives are the norm
+
     syms = read_object_symbols(read_file(path, "object file"), str(path))
     _check_format(syms.format, syms.arch, target, str(path), path)
     return _Examined(InputFile(path, "object", ()), syms.undefined, syms.data_hints, defined=syms.defined)
@@ -138,6 +141,9 @@ def _examine_archive(path: Path, target: Target) -> _Examined:
 
 def _read_archive(file: InputFile) -> _Examined:
     """Every member's symbols, read in full."""
+    from pylinkjl.binfmt.symbols import (
+        read_object_symbols,  # the slow reader: only when the table cannot serve
+    )
     defined: set[str] = set()
     undefined: set[str] = set()
     hints: set[str] = set()

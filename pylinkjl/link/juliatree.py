@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pylinkjl.binfmt.sniff import sniff_file
 from pylinkjl.errors import InputError, PylinkjlError
+from pylinkjl.process import which
 from pylinkjl.target import FORMAT_OF_OS
 
 if TYPE_CHECKING:
@@ -291,11 +292,12 @@ def open_tree(home: str | os.PathLike[str]) -> JuliaTree:
 def find_julia_on_path(environ: Mapping[str, str] = os.environ) -> JuliaTree | None:
     """The tree of the ``julia`` found on ``environ['PATH']``, or None (no julia, or a launcher such as
     juliaup's that does not sit inside a tree)."""
-    import shutil
+    exe = which("julia", environ)
+    return tree_of_program(exe) if exe is not None else None
 
-    exe = shutil.which("julia", path=environ.get("PATH", ""))
-    if exe is None:
-        return None
+
+def tree_of_program(exe: str) -> JuliaTree | None:
+    """The tree a ``julia`` program sits in (``<tree>/bin/julia``, links followed), or None (a launcher)."""
     resolved = Path(exe).resolve()
     try:
         return open_tree(resolved.parent.parent)

@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pylinkjl.errors import MissingLibraryError
 from pylinkjl.link.inputs import InputSummary
-from pylinkjl.link.juliatree import JuliaTree
 from pylinkjl.link.libsearch import find_library, find_runtime_library
 from pylinkjl.link.stubs.libraries import (
     StubLibrary,
@@ -29,6 +29,9 @@ from pylinkjl.link.stubs.libraries import (
 from pylinkjl.link.toolchain import Profile, lines, needs
 from pylinkjl.resources import data_dir
 from pylinkjl.target import Target
+
+if TYPE_CHECKING:
+    from pylinkjl.link.juliatree import JuliaTree
 
 log = logging.getLogger("pylinkjl.link.libraries")
 
@@ -75,6 +78,8 @@ def loaded_libraries(maps: Path = Path("/proc/self/maps")) -> dict[str, Path]:
 
 @dataclass(frozen=True)
 class Libraries:
+    """Where a link's ``-l`` libraries come from: Julia's folders, stubs, and what stands in for what."""
+
     dirs: dict[str, str]  # libdir, private_libdir, shlibdir
     static: dict[str, Path]
     loaded: dict[str, Path]

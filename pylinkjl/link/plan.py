@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pylinkjl.errors import InputError, PylinkjlError, TargetError, filesystem_error
 from pylinkjl.fs.identity import how_same
@@ -26,13 +26,15 @@ from pylinkjl.fs.leftovers import STAGING_PREFIX
 from pylinkjl.link.deviations import Draft, Stage, apply_deviations
 from pylinkjl.link.host import HostFacts, gather_host_facts
 from pylinkjl.link.inputs import InputSummary, examine_inputs
-from pylinkjl.link.juliatree import JuliaTree, open_tree
 from pylinkjl.link.libraries import find_static, resolve_libraries
 from pylinkjl.link.lld import LldProbe, flavor_args
 from pylinkjl.link.stubs.libraries import StubLibrary, StubSet
 from pylinkjl.link.stubs.objects import dll_entry_stub
 from pylinkjl.link.toolchain import Profile, Template, check_kind, julia_libraries, profile, resolve_line
 from pylinkjl.target import Target, host_target
+
+if TYPE_CHECKING:
+    from pylinkjl.link.juliatree import JuliaTree
 
 log = logging.getLogger("pylinkjl.link.plan")
 
@@ -134,6 +136,8 @@ def check_output(output: Path, inputs: Sequence[Path]) -> Path:
 
 @dataclass(frozen=True)
 class StubDecision:
+    """Whether a ``_DllMainCRTStartup`` stub object is added to a Windows link, and why."""
+
     inject: bool
     symbol: str | None
     object: Path | None
@@ -142,6 +146,8 @@ class StubDecision:
 
 @dataclass(frozen=True)
 class MacosVersion:
+    """The ``-platform_version`` minimum and SDK of a macOS link, and where they came from."""
+
     minimum: str
     sdk: str
     source: str
@@ -149,6 +155,8 @@ class MacosVersion:
 
 @dataclass(frozen=True)
 class LinkPlan:
+    """Everything a link will do, decided before anything runs: argv, environment, staging and output."""
+
     request: LinkRequest
     target: Target
     line: str
@@ -302,6 +310,12 @@ def check_export_limit(summary: InputSummary, inputs: Sequence[Path], added: int
 # -- the planner -------------------------------------------------------------------------------------
 
 
+def _open_julia(home: Path) -> JuliaTree:
+    from pylinkjl.link.juliatree import open_tree  # only a link against a real install reads one
+
+    return open_tree(home)
+
+
 def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
               environ: Mapping[str, str] = os.environ) -> LinkPlan:
     """Decide everything about a link without running it. Raises the pylinkjl error that fits.
@@ -312,7 +326,7 @@ def plan_link(request: LinkRequest, *, host: HostFacts | None = None,
         host = gather_host_facts(target=request.target, lld=request.lld, julia_home=request.julia_home,
                                  environ=environ)
     target = request.target or host.target or host_target()
-    tree = open_tree(request.julia_home) if request.julia_home is not None else None
+    tree = _open_julia(request.julia_home) if request.julia_home is not None else None
     if tree is not None and tree.os is not None and tree.os != target.os:
         raise TargetError(f"--julia-home {tree.home} is a {tree.os} install, but the target is {target.name}",
                           hint="point --julia-home at a Julia for the target's OS, or leave it out to link "

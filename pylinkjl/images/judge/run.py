@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pylinkjl.images.judge.loader import CROSS_SYSROOT, build_loader
 from pylinkjl.images.judge.result import JudgeResult, parse_output
 from pylinkjl.images.judge.stamp import stamp
 from pylinkjl.images.judge.tree import RuntimeTree, open_runtime_tree
-from pylinkjl.process import run_process
+from pylinkjl.process import run_process, which
 
 log = logging.getLogger("pylinkjl.images.judge")
 
@@ -50,7 +49,7 @@ class Runner:
 
 def _which(names: tuple[str, ...], extra: tuple[str, ...], environ: Mapping[str, str]) -> str | None:
     for name in names:
-        found = shutil.which(name, path=environ.get("PATH", ""))
+        found = which(name, environ)
         if found:
             return found
     return next((p for p in extra if os.access(p, os.X_OK)), None)

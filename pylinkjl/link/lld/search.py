@@ -11,10 +11,14 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pylinkjl.link.juliatree import JuliaTree, find_julia_on_path, open_tree
 from pylinkjl.link.lld.names import ENV_VAR, Driver, driver_of
+from pylinkjl.process import which
 from pylinkjl.target import host_os
+
+if TYPE_CHECKING:
+    from pylinkjl.link.juliatree import JuliaTree
 
 log = logging.getLogger("pylinkjl.link.lld")
 
@@ -24,6 +28,8 @@ _EXE = ".exe" if _ON_WINDOWS else ""
 
 @dataclass(frozen=True)
 class LldCandidate:
+    """An LLD program that may run a link, and where it was found."""
+
     path: Path
     source: str  # "explicit" | "PYLINKJL_LLD" | "julia" | "PATH" | "llvm-folder"
     env: dict[str, str] = field(default_factory=dict)  # variables to set when running this lld
@@ -139,6 +145,21 @@ def _julia_candidates(tree: JuliaTree, environ: Mapping[str, str]) -> Iterator[L
             yield LldCandidate(path, "julia", julia_lld_env(tree, path, environ), driver_of(path))
 
 
+def _julia_tree(julia_home: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> JuliaTree | None:
+    """The Julia install to take LLD from: the one given, else the tree of the ``julia`` on PATH. The tree
+    module is imported only when there is one (most links have neither)."""
+    if julia_home is not None:
+        from pylinkjl.link.juliatree import open_tree
+
+        return open_tree(julia_home)
+    exe = which("julia", environ)
+    if exe is None:
+        return None
+    from pylinkjl.link.juliatree import tree_of_program
+
+    return tree_of_program(exe)
+
+
 def candidates(*, explicit: str | os.PathLike[str] | None = None, julia_home: str | os.PathLike[str] | None = None,
                environ: Mapping[str, str] = os.environ) -> Iterator[LldCandidate]:
     """Every LLD worth trying, in order, without duplicates (same binary reached as the same driver).
@@ -150,7 +171,7 @@ def candidates(*, explicit: str | os.PathLike[str] | None = None, julia_home: st
         if environ.get(ENV_VAR):
             path = _explicit_path(environ[ENV_VAR], environ)
             yield LldCandidate(path, ENV_VAR, {}, driver_of(path))
-        tree = open_tree(julia_home) if julia_home is not None else find_julia_on_path(environ)
+        tree = _julia_tree(julia_home, environ)
         if tree is not None:
             yield from _julia_candidates(tree, environ)
         for path in _path_candidates(environ):
