@@ -27,6 +27,8 @@ _PLATFORM_OS: dict[str, OS] = {"linux": "linux", "darwin": "macos", "win32": "wi
 
 @dataclass(frozen=True, order=True)
 class Target:
+    """An OS and architecture pair that pylinkjl links for."""
+
     os: OS
     arch: Arch
 

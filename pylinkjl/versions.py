@@ -12,6 +12,8 @@ _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-([0-9A-Za-z.\-]+))?(?:
 
 @dataclass(frozen=True)
 class JuliaVersion:
+    """A Julia version number, as ``VERSION`` prints it."""
+
     major: int
     minor: int
     patch: int

@@ -39,6 +39,8 @@ _SPLIT_BELOW = 4096
 
 @dataclass(frozen=True)
 class ArchiveSymbolTable:
+    """An archive's symbol table (the ``/`` or ``__.SYMDEF`` member): which names its members define."""
+
     count: int  # entries (a name defined by two members is listed twice)
     names: bytes  # every listed name followed by b"\0"
 

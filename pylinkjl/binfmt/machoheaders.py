@@ -52,6 +52,8 @@ def arch_name(cputype: int) -> str:
 
 @dataclass(frozen=True)
 class MachHeader:
+    """A Mach-O header's fields that the readers need."""
+
     offset: int  # of the header inside the buffer (non-zero for a slice of a fat file)
     is64: bool
     cputype: int
@@ -70,6 +72,8 @@ class MachHeader:
 
 @dataclass(frozen=True)
 class FatSlice:
+    """One architecture's slice of a fat (universal) Mach-O file."""
+
     cputype: int
     offset: int
     size: int

@@ -41,6 +41,8 @@ _MEMBER_HEAD = 4096
 
 @dataclass(frozen=True)
 class FileKind:
+    """What a file is, told from its first bytes."""
+
     format: str  # "elf" | "macho" | "coff" | "ar" | "unknown"
     kind: str  # "object" | "shared" | "executable" | "archive" | "import-library" | "other"
     arch: str | None  # "x86_64" | "aarch64" | "i686" | another name | None

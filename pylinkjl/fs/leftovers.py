@@ -46,6 +46,8 @@ except ImportError:  # Windows
 
 @dataclass(frozen=True)
 class Leftover:
+    """A folder or file an interrupted pylinkjl run left behind."""
+
     path: Path
     kind: str  # "staging" (a link's folder) or "reseal" (a reseal's temporary .ji)
     age: float  # seconds since it was last changed

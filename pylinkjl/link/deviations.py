@@ -40,6 +40,8 @@ class Draft:
 
 @dataclass(frozen=True)
 class Deviation:
+    """One argv change pylinkjl makes on purpose: when it applies, what it does, and why."""
+
     id: str
     what: str
     why: str

@@ -20,6 +20,8 @@ from pylinkjl.target import Target, host_target
 
 @dataclass(frozen=True)
 class HostFacts:
+    """What the planner may know about the machine, gathered before planning so that planning stays pure."""
+
     lld: LldProbe  # the LLD the link will run (found and probed)
     target: Target | None = None  # this machine, None when it is no target pylinkjl knows
     loaded: Mapping[str, Path] = field(default_factory=dict)  # libc / dynamic loader mapped into this process

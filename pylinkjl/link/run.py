@@ -60,6 +60,8 @@ RSP_THRESHOLD = 30_000 if sys.platform == "win32" else 1_000_000
 
 @dataclass(frozen=True)
 class LinkResult:
+    """What a link did: its plan, the image written, and what LLD said."""
+
     plan: LinkPlan
     output: Path
     size: int

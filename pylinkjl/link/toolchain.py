@@ -38,6 +38,8 @@ Token = str | Conditional
 
 @dataclass(frozen=True)
 class Line:
+    """A Julia release line of the toolchain table (``lines.toml``): its name, first version and source."""
+
     name: str
     first: JuliaVersion
     source: str

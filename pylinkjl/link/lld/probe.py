@@ -23,6 +23,8 @@ _VERSION_RE = re.compile(r"LLD (\d+)\.(\d+)\.(\d+)")
 
 @dataclass(frozen=True)
 class LldProbe:
+    """An LLD candidate and what running ``--version`` told about it."""
+
     candidate: LldCandidate
     version: tuple[int, int, int] | None
     version_text: str
