@@ -3,7 +3,8 @@
 No shell, ever: argv is a list. Output is captured (stdout and stderr merged, as a user would see
 them), a timeout kills the whole process group (a linker wrapper that forks cannot outlive it, nor keep
 the pipe open), and Ctrl-C kills the child before it propagates. On Linux the child also dies with us
-(PR_SET_PDEATHSIG), so even SIGKILL of pylinkjl leaves no orphaned linker.
+(PR_SET_PDEATHSIG: set by util-linux's setpriv for native programs, by a pre-exec hook for the rest), so even
+SIGKILL of pylinkjl leaves no orphaned linker.
 
 Ctrl-C reaches only the main thread, so children started from worker threads (batch relinking) are
 tracked: :func:`kill_running` kills them from any thread, and their ``run_process`` returns as killed.
@@ -15,6 +16,7 @@ so the same clean-up runs (the child's group is killed, staging is removed) and 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -25,7 +27,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger("pylinkjl.process")
 
@@ -155,10 +157,10 @@ _prctl: Callable[..., int] | None = None
 
 
 def _die_with_parent_hook() -> Callable[[], None] | None:
-    """A pre-exec hook asking Linux to SIGKILL the child when its parent dies (PR_SET_PDEATHSIG). prctl is
-    resolved here, in the parent, so the forked child only makes one foreign call: no import, no lock a
-    batch worker thread could hold at fork time. (The death signal follows the forking thread, which
-    waits for the child anyway.)"""
+    """A pre-exec hook asking Linux to SIGKILL the child when its parent dies (PR_SET_PDEATHSIG), for the
+    programs :func:`_setpriv_prefix` does not take. prctl is resolved here, in the parent, so the forked child
+    only makes one foreign call: no import, no lock a batch worker thread could hold at fork time. (The death
+    signal follows the forking thread, which waits for the child anyway.)"""
     global _prctl
     if not sys.platform.startswith("linux"):
         return None
@@ -175,6 +177,78 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
         prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
     return hook
+
+
+# The ELF header fields that say "this kernel runs it natively": class, byte order, version (e_ident[4:7])
+# and the machine (e_machine), read from our own interpreter; b"" where there is none (not Linux).
+_native_elf: bytes | None = None
+_setpriv: str | None = None
+_SETPRIV_FAILED = "setpriv: failed to execute "
+
+
+def _elf_key(path: str) -> bytes:
+    """Class, byte order, version and machine of an ELF executable or shared object whose program headers
+    the kernel will accept; b"" for anything else (a script, an object file, a truncated or damaged header:
+    what the kernel refuses with ENOEXEC)."""
+    try:
+        with open(path, "rb") as f:
+            head, size = f.read(64), os.fstat(f.fileno()).st_size
+    except OSError:
+        return b""
+    if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2):
+        return b""
+    wide = head[4] == 2
+    order: Literal["little", "big"] = "little" if head[5] == 1 else "big"
+
+    def field(at: int, width: int) -> int:
+        return int.from_bytes(head[at:at + width], order)
+
+    phoff, entsize, count = (field(32, 8), field(54, 2), field(56, 2)) if wide else \
+        (field(28, 4), field(42, 2), field(44, 2))
+    if (len(head) < (64 if wide else 52) or field(16, 2) not in (2, 3)  # ET_EXEC, ET_DYN
+            or entsize != (56 if wide else 32) or not 0 < count * entsize <= 65536
+            or phoff + count * entsize > size):
+        return b""
+    return head[4:7] + head[18:20]
+
+
+def _setpriv_prefix(argv: Sequence[str], env: Mapping[str, str] | None,
+                    cwd: str | os.PathLike[str] | None) -> list[str]:
+    """``[setpriv, --pdeathsig, KILL, --]`` when the program is a native ELF executable and util-linux's
+    setpriv is at hand, else []. Any pre-exec hook makes Python fork() (copying the page tables of the whole
+    caller, ~25 ms in a large build tool) where it would vfork(), and is unsafe with threads (batch uses
+    them); setpriv sets the same death signal and execs the program in place (same pid, same argv[0]).
+    Only native ELF goes this way because setpriv's execvp hands a file the kernel refuses (ENOEXEC) to
+    /bin/sh: everything else keeps the hook, and with it Python's own errors."""
+    global _native_elf, _setpriv
+    if _native_elf is None:
+        linux = sys.platform.startswith("linux")
+        _native_elf = _elf_key("/proc/self/exe") if linux else b""
+        found = which("setpriv", {"PATH": os.pathsep.join([os.environ.get("PATH", ""), os.defpath])})
+        _setpriv = found if linux else None
+    if not _native_elf or _setpriv is None:
+        return []
+    program = argv[0]
+    if os.path.dirname(program):
+        candidates = [os.path.join(cwd, program) if cwd is not None else program]
+    else:
+        candidates = [os.path.join(d, program) for d in os.get_exec_path(None if env is None else dict(env))]
+    for path in candidates:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return [_setpriv, "--pdeathsig", "KILL", "--"] if _elf_key(path) == _native_elf else []
+    return []
+
+
+def _setpriv_error(program: str, done_output: bytes) -> OSError | None:
+    """setpriv's own "failed to execute" (the kernel refused the program: a missing ELF interpreter, ...) as
+    the OSError Popen raises for it, so callers see one contract whichever way the child started."""
+    text = done_output.decode("utf-8", errors="replace").strip()
+    if not text.startswith(_SETPRIV_FAILED) or "\n" in text:
+        return None
+    reason = text.rpartition(": ")[2]
+    number = next((n for n in (errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.E2BIG, errno.ETXTBSY,
+                               errno.ENOMEM, errno.ELOOP, errno.ENAMETOOLONG) if os.strerror(n) == reason), 0)
+    return OSError(number, reason, program) if number else OSError(reason)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -205,10 +279,11 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
     """Run ``argv`` to completion and return what happened. Raises FileNotFoundError/PermissionError
     (OSError) when the program cannot be started; KeyboardInterrupt after killing the child."""
     start = time.perf_counter()
+    wrapper = _setpriv_prefix(argv, env, cwd)
     proc = subprocess.Popen(
-        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [*wrapper, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env=None if env is None else dict(env), cwd=cwd, start_new_session=True,
-        preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509
+        preexec_fn=None if wrapper else _die_with_parent_hook(),  # noqa: PLW1509
     )
     with _running_lock:
         _running[proc] = threading.get_ident()
@@ -227,6 +302,8 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
         with _running_lock:
             _running.pop(proc, None)
     seconds = time.perf_counter() - start
+    if wrapper and proc.returncode in (126, 127) and (refused := _setpriv_error(argv[0], out)) is not None:
+        raise refused
     text = out.decode("utf-8", errors="replace")
     log.debug("ran %s -> %s in %.3fs", argv[0], proc.returncode, seconds)
     return Completed(tuple(argv), proc.returncode if not timed_out else -9, text, seconds, timed_out)
