@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -37,6 +38,7 @@ from bench.common import (
     side_by_side,
     timed,
 )
+from pylinkjl.process import _die_with_parent_hook, run_process
 from pylinkjl.target import parse_target
 from tests.toolnames import LLD
 
@@ -89,7 +91,8 @@ def _measure(fmt: str, target: str, size: str, runs: int, quick: bool) -> list[d
         row(f"{label}: LLD alone", d, "ms", what),
         row(f"{label}: pylinkjl link (CLI)", c, "ms", f"{c / d:.2f}x LLD, +{c - d:.0f} ms; {GOALS[size]}"),
         row(f"{label}: CLI added", c - d, "ms", ""),
-        row(f"{label}: CLI / LLD", c / d, "x", ""),
+        row(f"{label}: CLI / LLD", c / d, "x", "" if size == "small" else
+            f"at this added cost, 1.05x needs a link where LLD takes >= {20 * (c - d):.0f} ms"),
         row(f"{label}: link_image (library)", lib, "ms", f"+{lib - d:.1f} ms over LLD; goal: < {allowance:.1f} ms "
             f"(5 ms + the inputs read at 1 GB/s): {verdict}"),
         row(f"{label}: library added", lib - d, "ms", ""),
@@ -121,7 +124,14 @@ def _breakdown(runs: int, quick: bool) -> list[dict[str, Any]]:
     lld = shutil.which(LLD) or "lld"
     measures: dict[str, Callable[[], float]] = {
         name: partial(run_checked, [sys.executable, "-c", code, str(archive), str(out)], env) for name, code in _STEPS}
-    measures["LLD --version (the probe)"] = partial(run_checked, [lld, "-flavor", "gnu", "--version"], env)
+    probe = [lld, "-flavor", "gnu", "--version"]
+    measures["LLD --version (the probe)"] = partial(run_checked, probe, env)
+    # How pylinkjl starts LLD (run_process: its own session, PR_SET_PDEATHSIG set by setpriv) against a plain
+    # subprocess.run and against the pre-exec hook scripts still get (it makes Python fork where it would vfork).
+    measures["spawn: run_process"] = partial(timed, partial(run_process, probe, env=env))
+    measures["spawn: subprocess.run"] = partial(timed, partial(subprocess.run, probe, env=env, capture_output=True))
+    measures["spawn: pre-exec hook"] = partial(timed, partial(subprocess.run, probe, env=env, capture_output=True,
+                                                               preexec_fn=_die_with_parent_hook()))
     medians = side_by_side(measures, runs)
     rows = []
     previous = 0.0
@@ -132,6 +142,11 @@ def _breakdown(runs: int, quick: bool) -> list[dict[str, Any]]:
         previous = ms
     rows.append(row("fixed cost: LLD --version (the probe)", medians["LLD --version (the probe)"] * 1e3, "ms",
                     "run once per pylinkjl process"))
+    spawn, plain, hook = (medians[f"spawn: {how}"] * 1e3 for how in ("run_process", "subprocess.run",
+                                                                      "pre-exec hook"))
+    rows.append(row("fixed cost: starting LLD the pylinkjl way", spawn - plain, "ms",
+                    f"run_process {spawn:.1f} ms vs subprocess.run {plain:.1f} ms (LLD --version), paid on "
+                    f"every link; with a pre-exec hook instead of setpriv: {hook:.1f} ms"))
     return rows
 
 
