@@ -114,6 +114,24 @@ _STEPS = [
      "plan_link(link_request(sys.argv[1], sys.argv[2], target='linux-x86_64'))")),
 ]
 
+# The share of those imports spent building dataclasses (each generated method is compiled at import on
+# Python < 3.13, a few tenths of a ms a class): the child prints it.
+_DATACLASS_SHARE = (
+    "import dataclasses, time\n"
+    "build, spent = dataclasses._process_class, [0.0, 0]\n"
+    "def timed(cls, *a, **k):\n"
+    "    t = time.perf_counter(); made = build(cls, *a, **k)\n"
+    "    spent[0] += time.perf_counter() - t; spent[1] += 1; return made\n"
+    "dataclasses._process_class = timed\n"
+    f"{_STEPS[2][1]}\n"
+    "print(spent[0], spent[1])\n")
+
+
+def _dataclass_share(env: dict[str, str]) -> tuple[float, int]:
+    done = run_process([sys.executable, "-c", _DATACLASS_SHARE], env=env, timeout=120)
+    seconds, count = done.output.split()
+    return float(seconds), int(count)
+
 
 def _breakdown(runs: int, quick: bool) -> list[dict[str, Any]]:
     archive = inputs.archive("small", "linux-x86_64", quick=quick)
@@ -132,6 +150,14 @@ def _breakdown(runs: int, quick: bool) -> list[dict[str, Any]]:
     measures["spawn: subprocess.run"] = partial(timed, partial(subprocess.run, probe, env=env, capture_output=True))
     measures["spawn: pre-exec hook"] = partial(timed, partial(subprocess.run, probe, env=env, capture_output=True,
                                                                preexec_fn=_die_with_parent_hook()))
+    classes = 0
+
+    def dataclass_seconds() -> float:
+        nonlocal classes
+        seconds, classes = _dataclass_share(env)
+        return seconds
+
+    measures["dataclasses"] = dataclass_seconds
     medians = side_by_side(measures, runs)
     rows = []
     previous = 0.0
@@ -140,6 +166,8 @@ def _breakdown(runs: int, quick: bool) -> list[dict[str, Any]]:
         rows.append(row(f"fixed cost: {name}", ms, "ms", f"+{ms - previous:.1f} ms" if previous else
                         "this machine's site-packages run a .pth hook at every start-up"))
         previous = ms
+    rows.append(row("fixed cost: building dataclasses (part of the imports)", medians["dataclasses"] * 1e3, "ms",
+                    f"pylinkjl's {classes} dataclasses on the link path, each generated method compiled at import"))
     rows.append(row("fixed cost: LLD --version (the probe)", medians["LLD --version (the probe)"] * 1e3, "ms",
                     "run once per pylinkjl process"))
     spawn, plain, hook = (medians[f"spawn: {how}"] * 1e3 for how in ("run_process", "subprocess.run",
