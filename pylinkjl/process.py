@@ -17,6 +17,7 @@ so the same clean-up runs (the child's group is killed, staging is removed) and 
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import signal
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 log = logging.getLogger("pylinkjl.process")
 
@@ -179,54 +180,46 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
     return hook
 
 
-# The ELF header fields that say "this kernel runs it natively": class, byte order, version (e_ident[4:7])
-# and the machine (e_machine), read from our own interpreter; b"" where there is none (not Linux).
-_native_elf: bytes | None = None
-_setpriv: str | None = None
 _SETPRIV_FAILED = "setpriv: failed to execute "
 
 
-def _elf_key(path: str) -> bytes:
-    """Class, byte order, version and machine of an ELF executable or shared object whose program headers
-    the kernel will accept; b"" for anything else (a script, an object file, a truncated or damaged header:
-    what the kernel refuses with ENOEXEC)."""
+@functools.cache
+def _setpriv_program() -> str | None:
+    """util-linux's setpriv (on PATH, else on the default PATH); None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return which("setpriv", {"PATH": os.pathsep.join([os.environ.get("PATH", ""), os.defpath])})
+
+
+def _program_key(path: str) -> bytes:
+    """:func:`~pylinkjl.binfmt.sniff.elf_program_key` of the file at ``path``; b"" if it cannot be read."""
+    from pylinkjl.binfmt.files import open_regular  # imported here: most commands never start a process
+    from pylinkjl.binfmt.sniff import elf_program_key
+    from pylinkjl.errors import InputError
+
     try:
-        with open(path, "rb") as f:
-            head, size = f.read(64), os.fstat(f.fileno()).st_size
-    except OSError:
+        with open_regular(path, "program") as handle:
+            return elf_program_key(handle.read(64), os.fstat(handle.fileno()).st_size)
+    except (InputError, OSError):
         return b""
-    if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2):
-        return b""
-    wide = head[4] == 2
-    order: Literal["little", "big"] = "little" if head[5] == 1 else "big"
 
-    def field(at: int, width: int) -> int:
-        return int.from_bytes(head[at:at + width], order)
 
-    phoff, entsize, count = (field(32, 8), field(54, 2), field(56, 2)) if wide else \
-        (field(28, 4), field(42, 2), field(44, 2))
-    if (len(head) < (64 if wide else 52) or field(16, 2) not in (2, 3)  # ET_EXEC, ET_DYN
-            or entsize != (56 if wide else 32) or not 0 < count * entsize <= 65536
-            or phoff + count * entsize > size):
-        return b""
-    return head[4:7] + head[18:20]
+@functools.cache
+def _native_key() -> bytes:
+    """The program key of our own interpreter: what this kernel runs natively."""
+    return _program_key("/proc/self/exe") if sys.platform.startswith("linux") else b""
 
 
 def _setpriv_prefix(argv: Sequence[str], env: Mapping[str, str] | None,
                     cwd: str | os.PathLike[str] | None) -> list[str]:
     """``[setpriv, --pdeathsig, KILL, --]`` when the program is a native ELF executable and util-linux's
     setpriv is at hand, else []. Any pre-exec hook makes Python fork() (copying the page tables of the whole
-    caller, ~25 ms in a large build tool) where it would vfork(), and is unsafe with threads (batch uses
+    caller, 15-30 ms in a large build tool) where it would vfork(), and is unsafe with threads (batch uses
     them); setpriv sets the same death signal and execs the program in place (same pid, same argv[0]).
     Only native ELF goes this way because setpriv's execvp hands a file the kernel refuses (ENOEXEC) to
     /bin/sh: everything else keeps the hook, and with it Python's own errors."""
-    global _native_elf, _setpriv
-    if _native_elf is None:
-        linux = sys.platform.startswith("linux")
-        _native_elf = _elf_key("/proc/self/exe") if linux else b""
-        found = which("setpriv", {"PATH": os.pathsep.join([os.environ.get("PATH", ""), os.defpath])})
-        _setpriv = found if linux else None
-    if not _native_elf or _setpriv is None:
+    setpriv = _setpriv_program()
+    if setpriv is None or not _native_key():
         return []
     program = argv[0]
     if os.path.dirname(program):
@@ -234,8 +227,8 @@ def _setpriv_prefix(argv: Sequence[str], env: Mapping[str, str] | None,
     else:
         candidates = [os.path.join(d, program) for d in os.get_exec_path(None if env is None else dict(env))]
     for path in candidates:
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return [_setpriv, "--pdeathsig", "KILL", "--"] if _elf_key(path) == _native_elf else []
+        if os.path.isfile(path) and os.access(path, os.X_OK):  # the one execvp would take
+            return [setpriv, "--pdeathsig", "KILL", "--"] if _program_key(path) == _native_key() else []
     return []
 
 

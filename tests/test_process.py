@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.process import _setpriv_prefix, run_process, which
+from pylinkjl.process import _setpriv_prefix, _setpriv_program, run_process, which
 
 
 def _alive(pid: int) -> bool:
@@ -96,8 +96,8 @@ def test_the_child_dies_with_a_sigkilled_parent_either_way(kind: str, tmp_path: 
         argv = [str(script)]
     else:
         argv = [sleep, "300"]
-        if which("setpriv", {"PATH": os.defpath}) is None:
-            pytest.skip("util-linux's setpriv is not installed")
+        if _setpriv_program() is None:
+            pytest.skip("util-linux's setpriv is not installed (.ci/install installs it)")
         assert _setpriv_prefix(argv, None, None), "a native program should start through setpriv"
     code = "import sys; from pylinkjl.process import run_process; run_process(sys.argv[1:])"
     parent = subprocess.Popen([sys.executable, "-c", code, *argv])
