@@ -144,8 +144,9 @@ def _breakdown(runs: int, quick: bool) -> list[dict[str, Any]]:
         name: partial(run_checked, [sys.executable, "-c", code, str(archive), str(out)], env) for name, code in _STEPS}
     probe = [lld, "-flavor", "gnu", "--version"]
     measures["LLD --version (the probe)"] = partial(run_checked, probe, env)
-    # How pylinkjl starts LLD (run_process: its own session, PR_SET_PDEATHSIG set by setpriv) against a plain
-    # subprocess.run and against the pre-exec hook scripts still get (it makes Python fork where it would vfork).
+    # How pylinkjl starts an LLD it started before (run_process: its own session, PR_SET_PDEATHSIG set by
+    # setpriv) against a plain subprocess.run and against the pre-exec hook of a first run (it makes Python
+    # fork where it would vfork).
     measures["spawn: run_process"] = partial(timed, partial(run_process, probe, env=env))
     measures["spawn: subprocess.run"] = partial(timed, partial(subprocess.run, probe, env=env, capture_output=True))
     measures["spawn: pre-exec hook"] = partial(timed, partial(subprocess.run, probe, env=env, capture_output=True,
@@ -174,7 +175,7 @@ def _breakdown(runs: int, quick: bool) -> list[dict[str, Any]]:
                                                                       "pre-exec hook"))
     rows.append(row("fixed cost: starting LLD the pylinkjl way", spawn - plain, "ms",
                     f"run_process {spawn:.1f} ms vs subprocess.run {plain:.1f} ms (LLD --version), paid on "
-                    f"every link; with a pre-exec hook instead of setpriv: {hook:.1f} ms"))
+                    f"every link; with the pre-exec hook of a first run: {hook:.1f} ms"))
     return rows
 
 

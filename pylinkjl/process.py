@@ -3,8 +3,8 @@
 No shell, ever: argv is a list. Output is captured (stdout and stderr merged, as a user would see
 them), a timeout kills the whole process group (a linker wrapper that forks cannot outlive it, nor keep
 the pipe open), and Ctrl-C kills the child before it propagates. On Linux the child also dies with us
-(PR_SET_PDEATHSIG: set by util-linux's setpriv for native programs, by a pre-exec hook for the rest), so even
-SIGKILL of pylinkjl leaves no orphaned linker.
+(PR_SET_PDEATHSIG: set by a pre-exec hook the first time a program starts, by util-linux's setpriv after
+that), so even SIGKILL of pylinkjl leaves no orphaned linker.
 
 Ctrl-C reaches only the main thread, so children started from worker threads (batch relinking) are
 tracked: :func:`kill_running` kills them from any thread, and their ``run_process`` returns as killed.
@@ -16,11 +16,11 @@ so the same clean-up runs (the child's group is killed, staging is removed) and 
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -159,7 +159,7 @@ _prctl: Callable[..., int] | None = None
 
 def _die_with_parent_hook() -> Callable[[], None] | None:
     """A pre-exec hook asking Linux to SIGKILL the child when its parent dies (PR_SET_PDEATHSIG), for the
-    programs :func:`_setpriv_prefix` does not take. prctl is resolved here, in the parent, so the forked child
+    runs :func:`_setpriv_prefix` does not take. prctl is resolved here, in the parent, so the forked child
     only makes one foreign call: no import, no lock a batch worker thread could hold at fork time. (The death
     signal follows the forking thread, which waits for the child anyway.)"""
     global _prctl
@@ -180,68 +180,42 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
     return hook
 
 
-_SETPRIV_FAILED = "setpriv: failed to execute "
-
-
 @functools.cache
 def _setpriv_program() -> str | None:
-    """util-linux's setpriv (on PATH, else on the default PATH); None off Linux."""
-    if not sys.platform.startswith("linux"):
+    """util-linux's setpriv in the system folders (not the caller's PATH); None off Linux."""
+    return which("setpriv", {"PATH": os.defpath}) if sys.platform.startswith("linux") else None
+
+
+# The files the kernel has started in this process, as (absolute path, device, inode, size, mtime): only
+# these start through setpriv.
+_started: set[tuple[str, int, int, int, int]] = set()
+
+
+def _file_identity(program: str, cwd: str | os.PathLike[str] | None) -> tuple[str, int, int, int, int] | None:
+    """The regular file a program path names (relative to ``cwd``, as the child resolves it) and its
+    identity; None for a bare name (the child searches PATH) or anything else."""
+    if not os.path.dirname(program):
         return None
-    return which("setpriv", {"PATH": os.pathsep.join([os.environ.get("PATH", ""), os.defpath])})
-
-
-def _program_key(path: str) -> bytes:
-    """:func:`~pylinkjl.binfmt.sniff.elf_program_key` of the file at ``path``; b"" if it cannot be read."""
-    from pylinkjl.binfmt.files import open_regular  # imported here: most commands never start a process
-    from pylinkjl.binfmt.sniff import elf_program_key
-    from pylinkjl.errors import InputError
-
+    path = os.path.abspath(os.path.join(cwd, program) if cwd is not None else program)
     try:
-        with open_regular(path, "program") as handle:
-            return elf_program_key(handle.read(64), os.fstat(handle.fileno()).st_size)
-    except (InputError, OSError):
-        return b""
-
-
-@functools.cache
-def _native_key() -> bytes:
-    """The program key of our own interpreter: what this kernel runs natively."""
-    return _program_key("/proc/self/exe") if sys.platform.startswith("linux") else b""
-
-
-def _setpriv_prefix(argv: Sequence[str], env: Mapping[str, str] | None,
-                    cwd: str | os.PathLike[str] | None) -> list[str]:
-    """``[setpriv, --pdeathsig, KILL, --]`` when the program is a native ELF executable and util-linux's
-    setpriv is at hand, else []. Any pre-exec hook makes Python fork() (copying the page tables of the whole
-    caller, 15-30 ms in a large build tool) where it would vfork(), and is unsafe with threads (batch uses
-    them); setpriv sets the same death signal and execs the program in place (same pid, same argv[0]).
-    Only native ELF goes this way because setpriv's execvp hands a file the kernel refuses (ENOEXEC) to
-    /bin/sh: everything else keeps the hook, and with it Python's own errors."""
-    setpriv = _setpriv_program()
-    if setpriv is None or not _native_key():
-        return []
-    program = argv[0]
-    if os.path.dirname(program):
-        candidates = [os.path.join(cwd, program) if cwd is not None else program]
-    else:
-        candidates = [os.path.join(d, program) for d in os.get_exec_path(None if env is None else dict(env))]
-    for path in candidates:
-        if os.path.isfile(path) and os.access(path, os.X_OK):  # the one execvp would take
-            return [setpriv, "--pdeathsig", "KILL", "--"] if _program_key(path) == _native_key() else []
-    return []
-
-
-def _setpriv_error(program: str, done_output: bytes) -> OSError | None:
-    """setpriv's own "failed to execute" (the kernel refused the program: a missing ELF interpreter, ...) as
-    the OSError Popen raises for it, so callers see one contract whichever way the child started."""
-    text = done_output.decode("utf-8", errors="replace").strip()
-    if not text.startswith(_SETPRIV_FAILED) or "\n" in text:
+        st = os.stat(path)
+    except OSError:
         return None
-    reason = text.rpartition(": ")[2]
-    number = next((n for n in (errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.E2BIG, errno.ETXTBSY,
-                               errno.ENOMEM, errno.ELOOP, errno.ENAMETOOLONG) if os.strerror(n) == reason), 0)
-    return OSError(number, reason, program) if number else OSError(reason)
+    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
+def _setpriv_prefix(identity: tuple[str, int, int, int, int] | None) -> list[str]:
+    """``[setpriv, --pdeathsig, KILL, --]`` for a file the kernel has already started in this process and that
+    has not changed since, else [] (the pre-exec hook). Any pre-exec hook makes Python fork() (copying the
+    page tables of the whole caller, 15-30 ms in a large build tool) where it would vfork(), and is unsafe
+    with threads (batch uses them); setpriv sets the same death signal and execs the program in place (same
+    pid, same argv). But setpriv's execvp hands a file the kernel refuses (ENOEXEC, which no header check
+    can rule out) to /bin/sh, and searches PATH by rules of its own: so it only ever gets a path to a file
+    that is known to start. (Should its exec fail all the same, say its ELF interpreter went away, setpriv's
+    message and exit 126/127 are the run's result.) A long-lived caller pays fork() once per linker; a
+    command-line link, a small process, pays ~1 ms."""
+    setpriv = _setpriv_program()
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv and identity in _started else []
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -272,12 +246,15 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
     """Run ``argv`` to completion and return what happened. Raises FileNotFoundError/PermissionError
     (OSError) when the program cannot be started; KeyboardInterrupt after killing the child."""
     start = time.perf_counter()
-    wrapper = _setpriv_prefix(argv, env, cwd)
+    identity = _file_identity(argv[0], cwd)
+    wrapper = _setpriv_prefix(identity)
     proc = subprocess.Popen(
         [*wrapper, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env=None if env is None else dict(env), cwd=cwd, start_new_session=True,
         preexec_fn=None if wrapper else _die_with_parent_hook(),  # noqa: PLW1509
     )
+    if identity is not None:
+        _started.add(identity)  # Popen returned: the kernel started this file
     with _running_lock:
         _running[proc] = threading.get_ident()
     timed_out = False
@@ -295,8 +272,6 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
         with _running_lock:
             _running.pop(proc, None)
     seconds = time.perf_counter() - start
-    if wrapper and proc.returncode in (126, 127) and (refused := _setpriv_error(argv[0], out)) is not None:
-        raise refused
     text = out.decode("utf-8", errors="replace")
     log.debug("ran %s -> %s in %.3fs", argv[0], proc.returncode, seconds)
     return Completed(tuple(argv), proc.returncode if not timed_out else -9, text, seconds, timed_out)

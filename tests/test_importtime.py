@@ -21,8 +21,7 @@ HEAVY = ("lief", "pylinkjl.binfmt.lief", "pylinkjl.images.verify")
 # cache tools' standard modules, the full symbol reader (an archive's symbol table serves), Julia-tree
 # reading, the failure advice and the .ji resealer.
 NOT_ON_A_WARM_LINK = ("shutil", "tempfile", "zlib", "bz2", "lzma", "pylinkjl.binfmt.symbols",
-                      "pylinkjl.link.juliatree", "pylinkjl.link.advice", "pylinkjl.caches.reseal",
-                      "ctypes")  # ctypes: LLD starts through setpriv, not a prctl pre-exec hook
+                      "pylinkjl.link.juliatree", "pylinkjl.link.advice", "pylinkjl.caches.reseal")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.process import _setpriv_prefix, _setpriv_program, run_process, which
+from pylinkjl.process import _file_identity, _setpriv_prefix, _setpriv_program, run_process, which
 
 
 def _alive(pid: int) -> bool:
@@ -59,8 +61,6 @@ def test_child_is_in_its_own_process_group() -> None:
 
 
 def test_which_finds_what_shutil_which_finds(tmp_path: Path) -> None:
-    import shutil
-
     plain, runnable, folder = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     for d in (plain, runnable, folder):
         d.mkdir()
@@ -81,35 +81,36 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _started_through_setpriv(argv: list[str]) -> bool:
+    return bool(_setpriv_prefix(_file_identity(argv[0], None)))
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-@pytest.mark.parametrize("kind", ["native", "script"])
-def test_the_child_dies_with_a_sigkilled_parent_either_way(kind: str, tmp_path: Path) -> None:
-    """A native program starts through setpriv (Python can vfork), anything else through the pre-exec hook;
-    both die when pylinkjl is SIGKILLed, and the native one is the program itself (setpriv exec'd it in place,
-    argv unchanged)."""
-    sleep = which("sleep")
-    assert sleep is not None
-    if kind == "script":
-        script = tmp_path / "linker"
-        script.write_text(f"#!/bin/sh\nexec {sleep} 300\n")
-        script.chmod(0o755)
-        argv = [str(script)]
-    else:
-        argv = [sleep, "300"]
-        if _setpriv_program() is None:
-            pytest.skip("util-linux's setpriv is not installed (.ci/install installs it)")
-        assert _setpriv_prefix(argv, None, None), "a native program should start through setpriv"
-    code = "import sys; from pylinkjl.process import run_process; run_process(sys.argv[1:])"
-    parent = subprocess.Popen([sys.executable, "-c", code, *argv])
+@pytest.mark.parametrize("run", ["first", "again"])
+def test_the_child_dies_with_a_sigkilled_parent_either_way(run: str, tmp_path: Path) -> None:
+    """The first run of a program starts through the pre-exec hook, a later one through setpriv (Python can
+    vfork); both die when pylinkjl is SIGKILLed, and the later one is the program itself (setpriv exec'd it in
+    place, argv unchanged)."""
+    if _setpriv_program() is None:
+        pytest.skip("util-linux's setpriv is not installed (.ci/install installs it)")
+    sleep = str(Path(which("sleep") or "/bin/sleep").resolve())
+    argv = [sleep, "300"]
+    code = ("import sys; from pylinkjl.process import run_process\n"
+            "if sys.argv[1] == 'again': run_process([sys.argv[2], '0'])\n"
+            "run_process(sys.argv[2:])")
+    parent = subprocess.Popen([sys.executable, "-c", code, run, *argv])
     try:
         deadline = time.monotonic() + 30
-        while not (kids := _children(parent.pid)) and time.monotonic() < deadline:
+        child = 0
+        while time.monotonic() < deadline:  # the long sleep: the first one of "again" has to end first
+            kids = [k for k in _children(parent.pid)
+                    if Path(f"/proc/{k}/cmdline").read_bytes().split(b"\0")[:-1] == [a.encode() for a in argv]]
+            if kids:
+                (child,) = kids
+                break
             time.sleep(0.02)
-        (child,) = kids
-        while Path(f"/proc/{child}/exe").resolve() != Path(sleep).resolve() and time.monotonic() < deadline:
-            time.sleep(0.02)  # setpriv (or the script's shell) is still on its way to exec
-        if kind == "native":
-            assert Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[:-1] == [a.encode() for a in argv]
+        assert child, "the program never ran with its own argv"
+        assert Path(f"/proc/{child}/exe").resolve() == Path(sleep)  # not setpriv, not a shell
     finally:
         parent.kill()
         parent.wait()
@@ -120,6 +121,28 @@ def test_the_child_dies_with_a_sigkilled_parent_either_way(kind: str, tmp_path: 
     assert not _alive(child), "the child outlived its SIGKILLed parent"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="setpriv is Linux's")
+def test_setpriv_only_starts_a_file_the_kernel_started_unchanged(tmp_path: Path) -> None:
+    if _setpriv_program() is None:
+        pytest.skip("util-linux's setpriv is not installed (.ci/install installs it)")
+    program = tmp_path / "tool"
+    shutil.copy(Path(which("true") or "/bin/true").resolve(), program)
+    argv = [str(program)]
+    assert not _started_through_setpriv(argv)
+    assert run_process(argv).returncode == 0
+    assert _started_through_setpriv(argv)
+    assert run_process(argv).returncode == 0  # through setpriv now
+    data = program.read_bytes()
+    program.write_bytes(data + b"\0")  # changed since it started: the hook again
+    assert not _started_through_setpriv(argv)
+    # A bare name is searched on PATH by the child (setpriv's execvp has rules of its own): never setpriv.
+    assert run_process(["true"]).returncode == 0
+    assert _setpriv_prefix(_file_identity("true", None)) == []
+    # A relative path is the file in cwd, as the child resolves it.
+    assert run_process(["./tool"], cwd=tmp_path).returncode == 0
+    assert _setpriv_prefix(_file_identity("./tool", tmp_path)) and not _file_identity("./tool", None)
+
+
 def _native_header(e_type: int) -> bytes:
     """The first 64 bytes of our own interpreter (a native ELF) with its e_type replaced."""
     head = bytearray(Path(sys.executable).resolve().read_bytes()[:64])
@@ -127,29 +150,43 @@ def _native_header(e_type: int) -> bytes:
     return bytes(head)
 
 
+def _bad_interpreter_elf() -> bytes:
+    """A native-looking x86_64 executable whose PT_INTERP is one byte long: the kernel refuses it (ENOEXEC)
+    only after the header checks, the case a header check cannot see."""
+    header = (b"\x7fELF\x02\x01\x01\0" + b"\0" * 8
+              + struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0x400000, 64, 0, 0, 64, 56, 1, 64, 0, 0))
+    return header + struct.pack("<IIQQQQQQ", 3, 4, 200, 0, 0, 1, 1, 1)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF and setpriv are Linux's")
 def test_a_program_the_kernel_refuses_fails_as_popen_fails_and_never_reaches_a_shell(tmp_path: Path) -> None:
-    """setpriv's execvp would hand a file the kernel refuses (ENOEXEC) to /bin/sh; such files keep the
-    hook, so the caller gets Python's OSError and the file's "shell text" never runs."""
+    """setpriv's execvp would hand a file the kernel refuses (ENOEXEC) to /bin/sh; a file that never started
+    never goes through setpriv, so the caller gets Python's OSError, every time, and the file's "shell text"
+    never runs."""
     marker = tmp_path / "ran"
     payload = f"\ntouch {marker}\n".encode()
     damaged = {"object file": _native_header(1) + payload,  # ET_REL
                "truncated header": _native_header(3)[:40] + payload,
-               "program headers beyond the end": _native_header(3) + payload}
+               "program headers beyond the end": _native_header(3) + payload,
+               "one-byte interpreter": _bad_interpreter_elf() + payload}
     for name, data in damaged.items():
         program = tmp_path / name.replace(" ", "-")
         program.write_bytes(data)
         program.chmod(0o755)
-        with pytest.raises(OSError) as refused:
-            run_process([str(program)])
-        assert refused.value.errno == errno.ENOEXEC, name
+        for _ in range(2):
+            with pytest.raises(OSError) as refused:
+                run_process([str(program)], cwd=tmp_path)
+            assert refused.value.errno == errno.ENOEXEC, name
         assert not marker.exists(), f"{name} was run by a shell"
-    # A native executable whose ELF interpreter is missing: the kernel says ENOENT after setpriv took it.
+    # dash reading an x86_64 header would also have made a file of the bytes after e_machine's ">"
+    assert {p.name for p in tmp_path.iterdir()} == {n.replace(" ", "-") for n in damaged}, "a shell wrote into cwd"
+    # A native executable whose ELF interpreter is missing: FileNotFoundError, as Popen raises it.
     true = Path(which("true") or "/bin/true").resolve().read_bytes()
     interp = next(p for p in (b"/lib64/ld-linux-x86-64.so.2", b"/lib/ld-linux-aarch64.so.1") if p in true)
     lost = tmp_path / "lost-interpreter"
     lost.write_bytes(true.replace(interp, interp[:-1] + b"X"))
     lost.chmod(0o755)
-    with pytest.raises(FileNotFoundError) as missing:
-        run_process([str(lost)])
-    assert missing.value.filename == str(lost)
+    for _ in range(2):
+        with pytest.raises(FileNotFoundError) as missing:
+            run_process([str(lost)])
+        assert missing.value.filename == str(lost)

@@ -102,25 +102,6 @@ def _elf_is_pie(head: Buffer, is64: bool, end: str) -> bool:
     return False
 
 
-def elf_program_key(head: Buffer, size: int) -> bytes:
-    """What decides whether this kernel runs an ELF program natively: class, byte order and version
-    (``e_ident[4:7]``) and ``e_machine``, for an executable or shared object whose program-header table is sized
-    as the kernel requires and lies inside the file's ``size`` bytes; b"" for anything else (a relocatable
-    object, a truncated or damaged header: what the kernel refuses with ENOEXEC). ``head``: the first 64 bytes."""
-    if len(head) < 52 or bytes(head[:4]) != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
-        return b""
-    is64, end = head[4] == 2, "<" if head[5] == 1 else ">"
-    if len(head) < (64 if is64 else 52):
-        return b""
-    e_type = struct.unpack_from(end + "H", head, 16)[0]
-    phoff = struct.unpack_from(end + ("Q" if is64 else "I"), head, 32 if is64 else 28)[0]
-    phentsize, phnum = struct.unpack_from(end + "HH", head, 54 if is64 else 42)
-    table = phentsize * phnum
-    if e_type not in (2, 3) or phentsize != (56 if is64 else 32) or not 0 < table <= 65536 or phoff + table > size:
-        return b""  # not ET_EXEC/ET_DYN, or a program-header table the kernel's ELF loader rejects
-    return bytes(head[4:7]) + bytes(head[18:20])
-
-
 def _macho_thin(head: Buffer) -> FileKind:
     if len(head) < 28:
         return FileKind("macho", "other", None, "Mach-O file with a truncated header")
