@@ -20,7 +20,6 @@ import functools
 import logging
 import os
 import signal
-import stat
 import subprocess
 import sys
 import threading
@@ -186,36 +185,55 @@ def _setpriv_program() -> str | None:
     return which("setpriv", {"PATH": os.defpath}) if sys.platform.startswith("linux") else None
 
 
-# The files the kernel has started in this process, as (absolute path, device, inode, size, mtime): only
-# these start through setpriv.
-_started: set[tuple[str, int, int, int, int]] = set()
+# An ELF file as os.fstat sees it: device, inode, size, mode, mtime and ctime (which no utime call can set
+# back), so a file rewritten or replaced since is a new identity.
+FileIdentity = tuple[int, int, int, int, int, int]
+
+# The ELF files the kernel has started in this process: only these start through setpriv.
+_started: set[FileIdentity] = set()
 
 
-def _file_identity(program: str, cwd: str | os.PathLike[str] | None) -> tuple[str, int, int, int, int] | None:
-    """The regular file a program path names (relative to ``cwd``, as the child resolves it) and its
-    identity; None for a bare name (the child searches PATH) or anything else."""
+def _elf_identity(program: str, cwd: str | os.PathLike[str] | None) -> FileIdentity | None:
+    """The identity of the ELF file a program path names, opened as the child's execve will find it
+    (joined to ``cwd``, not normalised: ``..`` after a symbolic link is the kernel's business); None for a
+    bare name (the child searches PATH), a script (its ``#!`` interpreter is not part of the identity) or
+    anything that is not a readable regular ELF file."""
     if not os.path.dirname(program):
         return None
-    path = os.path.abspath(os.path.join(cwd, program) if cwd is not None else program)
+    from pylinkjl.binfmt.files import open_regular  # here: most commands never start a process
+    from pylinkjl.errors import InputError
+
     try:
-        st = os.stat(path)
-    except OSError:
+        with open_regular(os.path.join(cwd, program) if cwd is not None else program, "program") as handle:
+            if handle.read(4) != b"\x7fELF":
+                return None
+            st = os.fstat(handle.fileno())
+    except (InputError, OSError):
         return None
-    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mode, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _setpriv_prefix(identity: tuple[str, int, int, int, int] | None) -> list[str]:
-    """``[setpriv, --pdeathsig, KILL, --]`` for a file the kernel has already started in this process and that
-    has not changed since, else [] (the pre-exec hook). Any pre-exec hook makes Python fork() (copying the
-    page tables of the whole caller, 15-30 ms in a large build tool) where it would vfork(), and is unsafe
-    with threads (batch uses them); setpriv sets the same death signal and execs the program in place (same
-    pid, same argv). But setpriv's execvp hands a file the kernel refuses (ENOEXEC, which no header check
-    can rule out) to /bin/sh, and searches PATH by rules of its own: so it only ever gets a path to a file
-    that is known to start. (Should its exec fail all the same, say its ELF interpreter went away, setpriv's
-    message and exit 126/127 are the run's result.) A long-lived caller pays fork() once per linker; a
-    command-line link, a small process, pays ~1 ms."""
+def _setpriv_prefix(identity: FileIdentity | None) -> list[str]:
+    """``[setpriv, --pdeathsig, KILL, --]`` for an ELF file the kernel has already started in this process
+    and that has not changed since, else [] (the pre-exec hook). Any pre-exec hook makes Python fork()
+    (copying the page tables of the whole caller, 15-30 ms in a large build tool) where it would vfork(),
+    and is unsafe with threads (batch uses them); setpriv sets the same death signal and execs the program
+    in place (same pid, same argv). But setpriv's execvp hands a file the kernel refuses (ENOEXEC, which no
+    header check can rule out) to /bin/sh, and searches PATH by rules of its own: so it only ever gets a
+    path to an ELF file known to start. (Should its exec fail all the same, say the file is open for
+    writing or its ELF interpreter went away, setpriv's message and exit 126/127 are the run's result.) A
+    long-lived caller pays fork() once per linker; a command-line link, a small process, pays ~1 ms."""
     setpriv = _setpriv_program()
     return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv and identity in _started else []
+
+
+def _spawn(argv: Sequence[str], wrapper: list[str], env: Mapping[str, str] | None,
+           cwd: str | os.PathLike[str] | None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*wrapper, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=None if env is None else dict(env), cwd=cwd, start_new_session=True,
+        preexec_fn=None if wrapper else _die_with_parent_hook(),  # noqa: PLW1509
+    )
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -246,13 +264,14 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None, ti
     """Run ``argv`` to completion and return what happened. Raises FileNotFoundError/PermissionError
     (OSError) when the program cannot be started; KeyboardInterrupt after killing the child."""
     start = time.perf_counter()
-    identity = _file_identity(argv[0], cwd)
+    identity = _elf_identity(argv[0], cwd)
     wrapper = _setpriv_prefix(identity)
-    proc = subprocess.Popen(
-        [*wrapper, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=None if env is None else dict(env), cwd=cwd, start_new_session=True,
-        preexec_fn=None if wrapper else _die_with_parent_hook(),  # noqa: PLW1509
-    )
+    try:
+        proc = _spawn(argv, wrapper, env, cwd)
+    except OSError:
+        if not wrapper:
+            raise
+        proc = _spawn(argv, [], env, cwd)  # setpriv itself did not start (its argv near E2BIG): as on a first run
     if identity is not None:
         _started.add(identity)  # Popen returned: the kernel started this file
     with _running_lock:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pylinkjl.process import _file_identity, _setpriv_prefix, _setpriv_program, run_process, which
+from pylinkjl.process import _elf_identity, _setpriv_prefix, _setpriv_program, run_process, which
 
 
 def _alive(pid: int) -> bool:
@@ -82,7 +82,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _started_through_setpriv(argv: list[str]) -> bool:
-    return bool(_setpriv_prefix(_file_identity(argv[0], None)))
+    return bool(_setpriv_prefix(_elf_identity(argv[0], None)))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
@@ -126,21 +126,64 @@ def test_setpriv_only_starts_a_file_the_kernel_started_unchanged(tmp_path: Path)
     if _setpriv_program() is None:
         pytest.skip("util-linux's setpriv is not installed (.ci/install installs it)")
     program = tmp_path / "tool"
-    shutil.copy(Path(which("true") or "/bin/true").resolve(), program)
+    true = Path(which("true") or "/bin/true").resolve().read_bytes()
+    program.write_bytes(true)
+    program.chmod(0o755)
     argv = [str(program)]
     assert not _started_through_setpriv(argv)
     assert run_process(argv).returncode == 0
     assert _started_through_setpriv(argv)
     assert run_process(argv).returncode == 0  # through setpriv now
-    data = program.read_bytes()
-    program.write_bytes(data + b"\0")  # changed since it started: the hook again
+    # Rewritten in place with as many bytes and its mtime set back: the ctime still tells.
+    before = program.stat()
+    program.write_bytes(_bad_interpreter_elf().ljust(len(true), b"\0"))
+    os.utime(program, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert not _started_through_setpriv(argv)
+    with pytest.raises(OSError) as refused:
+        run_process(argv, cwd=tmp_path)
+    assert refused.value.errno == errno.ENOEXEC
     # A bare name is searched on PATH by the child (setpriv's execvp has rules of its own): never setpriv.
     assert run_process(["true"]).returncode == 0
-    assert _setpriv_prefix(_file_identity("true", None)) == []
+    assert _setpriv_prefix(_elf_identity("true", None)) == []
     # A relative path is the file in cwd, as the child resolves it.
-    assert run_process(["./tool"], cwd=tmp_path).returncode == 0
-    assert _setpriv_prefix(_file_identity("./tool", tmp_path)) and not _file_identity("./tool", None)
+    good = tmp_path / "good"
+    good.write_bytes(true)
+    good.chmod(0o755)
+    assert run_process(["./good"], cwd=tmp_path).returncode == 0
+    assert _setpriv_prefix(_elf_identity("./good", tmp_path)) and not _elf_identity("./good", None)
+    # ".." after a symbolic link is resolved by the kernel, not by the text: sl/../good is other/good.
+    (tmp_path / "other" / "sub").mkdir(parents=True)
+    (tmp_path / "other" / "good").write_bytes(_bad_interpreter_elf())
+    (tmp_path / "other" / "good").chmod(0o755)
+    (tmp_path / "sl").symlink_to(tmp_path / "other" / "sub")
+    assert not _setpriv_prefix(_elf_identity(f"{tmp_path}/sl/../good", None))
+    with pytest.raises(OSError) as refused:
+        run_process([f"{tmp_path}/sl/../good"], cwd=tmp_path)
+    assert refused.value.errno == errno.ENOEXEC
+    # A script never goes through setpriv: its #! interpreter (perhaps relative to cwd) is not in the identity.
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    for _ in range(2):
+        assert run_process([str(script)]).returncode == 0
+    assert _elf_identity(str(script), None) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good", "other", "script", "sl", "tool"]
+
+
+def test_a_setpriv_that_cannot_start_falls_back_to_the_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """setpriv itself failing to start (an argv within its own few bytes of E2BIG; here, gone) is no failure
+    of the program: the run goes the first-run way."""
+    from pylinkjl import process
+
+    program = tmp_path / "tool"
+    program.write_bytes(Path(which("true") or "/bin/true").resolve().read_bytes())
+    program.chmod(0o755)
+    assert run_process([str(program)]).returncode == 0
+    monkeypatch.setattr(process, "_setpriv_program", lambda: str(tmp_path / "no-setpriv"))
+    assert _setpriv_prefix(_elf_identity(str(program), None))  # it would go through the missing setpriv
+    done = run_process([str(program), "x"])
+    assert (done.returncode, done.argv) == (0, (str(program), "x"))
 
 
 def _native_header(e_type: int) -> bytes:
